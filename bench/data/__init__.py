@@ -1,0 +1,7 @@
+"""Datasets: TFDS builders of this project and the loaders that feed training.
+
+Importing this package registers the project's own TFDS builders (so that
+`tfds.builder("sklearn_digits")` and `tfds.data_source` find them).
+"""
+
+from bench.data import digits  # noqa: F401  (registers the builder)

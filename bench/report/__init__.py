@@ -1,0 +1,83 @@
+"""The HTML reproducibility report and its Markdown summary (jinja2, autoescaped).
+
+    bench report     (DVC stage `report`: results/verdicts.csv -> reports/index.html, reports/summary.md)
+
+One self-contained page (inline CSS, no scripts, no network): a summary of
+verdicts per table, then each table laid out like the paper's (rows and
+columns as printed), each cell with the reference value, the reproduced mean
+with its per-seed values, the difference with its 95% CI and the verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bench import provenance
+from bench.experiments import Table
+from bench.stats import DISCREPANT, INCONCLUSIVE, REPRODUCED, UNAVAILABLE
+
+VERDICTS = (REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE)
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _pval(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"], default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(fmt=_fmt, pval=_pval)
+    return env
+
+
+def summarise(verdicts: pd.DataFrame) -> pd.DataFrame:
+    counts = verdicts.groupby(["table", "verdict"]).size().unstack(fill_value=0)
+    return counts.reindex(columns=list(VERDICTS), fill_value=0)
+
+
+def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report") -> str:
+    cells = {(r["table"], r["row"], r["column"]): r for r in verdicts.to_dict("records")}
+    counts = summarise(verdicts)
+    sections = []
+    for t in tables.values():
+        rows = [(row, [cells.get((t.id, row, col)) for col in t.columns]) for row in t.rows]
+        compute_h = verdicts.loc[verdicts.table == t.id, "wall_time_s"].fillna(0).sum() / 3600.0
+        sections.append({"table": t, "rows": rows, "counts": counts.loc[t.id].to_dict() if t.id in counts.index
+                         else dict.fromkeys(VERDICTS, 0), "compute_h": compute_h})
+    return _env().get_template("report.html.j2").render(
+        title=title, sections=sections, verdict_names=VERDICTS,
+        totals={v: int(counts[v].sum()) for v in VERDICTS},
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        commit=provenance.git_commit(),
+    )
+
+
+def render_markdown(tables: dict[str, Table], verdicts: pd.DataFrame) -> str:
+    counts = summarise(verdicts)
+    lines = ["# Reproducibility summary", "", "| table | " + " | ".join(VERDICTS) + " |",
+             "|---|" + "---:|" * len(VERDICTS)]
+    for tid in tables:
+        c = counts.loc[tid] if tid in counts.index else dict.fromkeys(VERDICTS, 0)
+        lines.append(f"| {tid} | " + " | ".join(str(int(c[v])) for v in VERDICTS) + " |")
+    flagged = verdicts[verdicts.verdict.isin([DISCREPANT, UNAVAILABLE])]
+    if len(flagged):
+        lines += ["", "| table | cell | verdict | reference | reproduced | delta [95% CI] |", "|---|---|---|---:|---:|---|"]
+        for r in flagged.to_dict("records"):
+            ci = f"[{_fmt(r.get('ci95_low'))}, {_fmt(r.get('ci95_high'))}]"
+            lines.append(f"| {r['table']} | {r['row']} / {r['column']} | {r['verdict']} | {_fmt(r['published'])} "
+                         f"| {_fmt(r['mean'])} | {_fmt(r.get('delta'))} {ci} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,120 @@
+"""From run directories to tidy results and per-cell verdicts (pandas).
+
+    bench collect   runs/<entry>/<seed>/metrics.json -> results/runs.csv
+    bench stats     results/runs.csv + table files   -> results/verdicts.csv
+
+runs.csv has one row per (table, entry, dataset, seed, metric) with the run's
+provenance; runs that are missing or failed appear with their status, never as
+a number. verdicts.csv has one row per table cell.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import stats
+from bench.experiments import METRICS, Table
+
+PROVENANCE = ("git_commit", "device", "device_name", "wall_time_s", "images_per_s", "steps", "epochs")
+RUN_COLUMNS = ["table", "entry", "row", "column", "dataset", "seed", "metric", "value", "status", "reason",
+               *PROVENANCE, "torch", "timm", "run_dir"]
+
+
+def read_run(path: Path) -> dict:
+    """One metrics.json; a missing or unreadable file becomes a status, not an exception."""
+    if not path.is_file():
+        return {"status": "missing", "reason": f"{path} not found"}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        return {"status": "failed", "reason": f"{path} unreadable: {exc}"}
+    return data
+
+
+def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "runs") -> pd.DataFrame:
+    rows = []
+    for table in tables.values():
+        for entry in table.entries.values():
+            for seed in seeds:
+                run_dir = Path(runs_dir) / entry.id / str(seed)
+                data = read_run(run_dir / "metrics.json")
+                status = data.get("status", "failed")
+                if entry.unavailable:
+                    status, data = "unavailable", {"reason": entry.unavailable}
+                for metric in METRICS:
+                    value = data.get(metric) if status == "ok" else None
+                    rows.append({
+                        "table": table.id, "entry": entry.id, "row": entry.row, "column": entry.column,
+                        "dataset": f"{entry.dataset['name']}:{entry.dataset['test_split']}", "seed": seed,
+                        "metric": metric, "value": float(value) if value is not None else np.nan,
+                        "status": status, "reason": data.get("reason", ""),
+                        **{k: data.get(k) for k in PROVENANCE},
+                        "torch": (data.get("packages") or {}).get("torch"),
+                        "timm": (data.get("packages") or {}).get("timm"),
+                        "run_dir": str(run_dir),
+                    })
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def _decimals(value: float) -> int:
+    """Decimals as printed: 88.55 -> 2 (for the rounding floor of the published std)."""
+    text = repr(float(value))
+    return len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 0
+
+
+def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per cell: published vs reproduced, tests, Holm within the table, verdict."""
+    out = []
+    for table in tables.values():
+        cells = []
+        for entry in table.entries.values():
+            sel = runs[(runs.entry == entry.id) & (runs.metric == table.metric)]
+            ok = sel[sel.status == "ok"].sort_values("seed")
+            values = ok["value"].tolist()
+            pub = entry.published
+            pstd, pn = stats.published_std(pub.dispersion, table.dispersion_kind, table.dispersion_n,
+                                           _decimals(pub.value) if pub.dispersion is not None else None)
+            row = {
+                "table": table.id, "entry": entry.id, "row": entry.row, "column": entry.column,
+                "metric": table.metric, "higher_is_better": table.higher_is_better,
+                "published": pub.value, "published_dispersion": pub.dispersion,
+                "dispersion_kind": table.dispersion_kind if pub.dispersion is not None else "none",
+                "published_n": pn, "published_std": pstd, "source": pub.source, "margin": table.margin,
+                "n_runs": len(values), "n_expected": len(sel), "values": ";".join(f"{v:.4f}" for v in values),
+                "mean": float(np.mean(values)) if values else np.nan,
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
+                "seeds": ";".join(str(s) for s in ok["seed"]),
+                "wall_time_s": float(sel.drop_duplicates("seed")["wall_time_s"].fillna(0).sum()),
+                "device": ", ".join(sorted(set(ok["device_name"].dropna()))),
+                "git_commit": ", ".join(sorted(set(ok["git_commit"].dropna()))),
+                "reason": "",
+            }
+            bad = sel[sel.status != "ok"]
+            if len(values) < 2:
+                reasons = sorted(set(f"seed {s}: {st}" + (f" ({r})" if r else "")
+                                     for s, st, r in zip(bad.seed, bad.status, bad.reason)))
+                row.update(verdict=stats.UNAVAILABLE,
+                           reason=entry.unavailable or "fewer than two successful runs: " + "; ".join(reasons))
+            else:
+                test = stats.test_cell(values, pub.value, pstd, pn, table.margin, alpha)
+                row.update(stats.as_row(test))
+                if len(bad):
+                    row["reason"] = f"{len(bad)} of {len(sel)} runs missing or failed"
+                cells.append(row)
+            out.append(row)
+        adjusted = stats.holm([c["p_welch"] for c in cells])
+        for cell, p_holm in zip(cells, adjusted):
+            test = stats.CellTest(cell["delta"], (cell["ci95_low"], cell["ci95_high"]), cell["p_welch"],
+                                  cell["p_tost"], cell["df"], cell["mde"], cell["prediction_interval"])
+            cell["p_holm"] = p_holm
+            cell["verdict"] = stats.verdict(test, p_holm, table.margin, alpha)
+    frame = pd.DataFrame(out)
+    sign = np.where(frame["higher_is_better"], 1.0, -1.0)
+    frame["worse"] = (frame.get("delta", pd.Series(np.nan, index=frame.index)) * sign) < 0
+    return frame

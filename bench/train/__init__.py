@@ -1,0 +1,1 @@
+"""Training: one loop for every entry (bench.train.loop), its optimizers and SAM."""

@@ -1,0 +1,44 @@
+"""Optimizers and learning-rate schedules named in table files.
+
+Adding an optimizer: one function in OPTIMIZERS and its name in
+bench.experiments.OPTIMIZERS (the schema's list of valid choices).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+
+
+def _sgd(params, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"],
+                           weight_decay=cfg["weight_decay"])
+
+
+def _adamw(params, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": _sgd, "adamw": _adamw}
+
+
+def build_optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    return OPTIMIZERS[cfg["name"]]([p for p in model.parameters() if p.requires_grad], cfg)
+
+
+def lr_factor(step: int, total: int, warmup: int, name: str) -> float:
+    """Multiplier of the base rate at `step` (0-based): linear warmup, then cosine to 0 or constant."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if name == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, recipe: dict[str, Any]) -> torch.optim.lr_scheduler.LambdaLR:
+    sched = recipe["schedule"]
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, recipe["steps"], sched["warmup_steps"], sched["name"]))

@@ -1,0 +1,102 @@
+"""Report rendering and the CI gate on small hand-made verdict tables."""
+
+import textwrap
+
+import pandas as pd
+import pytest
+
+from bench.check import check
+from bench.experiments import parse_table
+from bench.report import render_html, render_markdown
+from bench.results import collect, judge
+from bench.io import write_json
+
+TABLE = textwrap.dedent("""\
+    version: 1
+    id: t1
+    title: "Hostile <script>alert(1)</script> table"
+    source: {kind: paper, title: P, arxiv: "1", table: 2}
+    metric: top1
+    dispersion: {kind: std, n: 3}
+    margin: 1.0
+    layout: {rows: ["<b>row</b>"], columns: [a, b]}
+    entries:
+      ea:
+        row: "<b>row</b>"
+        column: a
+        model: vit_tiny_patch16_224
+        dataset: {name: sklearn_digits, train_split: train, test_split: test}
+        recipe: {optimizer: {name: sgd, lr: 0.1}, steps: 1, batch_size: 1, resolution: 8}
+        published: {value: 90.0, dispersion: 0.1, source: "P, Table 2, row r, column a"}
+      eb:
+        row: "<b>row</b>"
+        column: b
+        model: vit_tiny_patch16_224
+        dataset: {name: sklearn_digits, train_split: train, test_split: test}
+        recipe: {optimizer: {name: sgd, lr: 0.1}, steps: 1, batch_size: 1, resolution: 8}
+        published: {value: 80.0, dispersion: 0.1, source: "P, Table 2, row r, column b"}
+    """)
+
+
+@pytest.fixture
+def judged(tmp_path):
+    table = parse_table("t.yaml", TABLE)
+    for entry, values in (("ea", [90.0, 90.1, 89.9]), ("eb", [70.0, 70.2, 69.9])):
+        for seed, v in enumerate(values):
+            write_json(tmp_path / "runs" / entry / str(seed) / "metrics.json",
+                       {"status": "ok", "top1": v, "top1_err": 100 - v, "git_commit": "abc", "device": "cpu",
+                        "device_name": "cpu", "wall_time_s": 1.0, "packages": {"torch": "x"}})
+    runs = collect({"t1": table}, [0, 1, 2, 3], tmp_path / "runs")
+    return table, runs, judge({"t1": table}, runs)
+
+
+def test_collect_marks_missing_runs(judged):
+    _, runs, _ = judged
+    missing = runs[runs.status == "missing"]
+    assert set(missing.seed) == {3} and missing.value.isna().all()
+
+
+def test_verdicts(judged):
+    _, _, v = judged
+    by = v.set_index("entry")
+    assert by.loc["ea", "verdict"] == "REPRODUCED"
+    assert by.loc["eb", "verdict"] == "DISCREPANT" and by.loc["eb", "worse"]
+    assert by.loc["eb", "delta"] == pytest.approx(70.033333 - 80.0)
+    assert "1 of 4 runs missing" in by.loc["ea", "reason"]
+
+
+def test_html_escapes_and_shows_cells(judged):
+    table, _, v = judged
+    html = render_html({"t1": table}, v)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert "<b>row</b>" not in html and "&lt;b&gt;row&lt;/b&gt;" in html
+    assert "REPRODUCED" in html and "DISCREPANT" in html
+    assert "ref 90.00 ± 0.10" in html and "ours 90.00 ± 0.10" in html
+    assert "http" not in html.split("<body>")[0]  # no external resources in the head
+
+
+def test_markdown_summary(judged):
+    table, _, v = judged
+    md = render_markdown({"t1": table}, v)
+    assert "| t1 | 1 | 0 | 1 | 0 |" in md
+
+
+def test_check_fails_only_on_worse_discrepant(judged, tmp_path, capsys):
+    _, _, v = judged
+    path = tmp_path / "verdicts.csv"
+    v.to_csv(path, index=False)
+    assert check(str(path)) == 1
+    assert "FAIL (worse than reference): t1 eb" in capsys.readouterr().out
+    better = v.copy()
+    better.loc[better.entry == "eb", "worse"] = False
+    better.to_csv(path, index=False)
+    assert check(str(path)) == 0
+    assert "flag (better than reference)" in capsys.readouterr().out
+
+
+def test_unavailable_cell(tmp_path):
+    table = parse_table("t.yaml", TABLE)
+    runs = collect({"t1": table}, [0, 1, 2], tmp_path / "none")
+    v = judge({"t1": table}, runs)
+    assert (v.verdict == "UNAVAILABLE").all()
+    assert v.reason.str.contains("missing").all()

@@ -1,0 +1,121 @@
+"""The training loop on the embedded digits: data path, determinism, failure, checkpoints."""
+
+import math
+
+import pytest
+import torch
+
+from bench.data.loader import add_label_noise, load_split, preprocess
+from bench.errors import BenchError
+from bench.models import create_model
+from bench.train.loop import TrainingDiverged, train
+from bench.train.optim import lr_factor
+from conftest import tiny_plan
+
+
+def test_digits_split_through_tfds_data_source(digits_dir):
+    train_split = load_split("sklearn_digits", "train", digits_dir)
+    test_split = load_split("sklearn_digits", "test", digits_dir)
+    assert len(train_split.labels) == 1347 and len(test_split.labels) == 450
+    assert train_split.images.shape[1:] == (1, 8, 8) and train_split.images.dtype == torch.uint8
+    assert train_split.num_classes == 10
+    assert set(train_split.labels.tolist()) == set(range(10))
+    # the same 8x8 digits as scikit-learn ships, scaled 0..16 -> 0..255
+    from sklearn.datasets import load_digits
+    raw = load_digits()
+    assert int(train_split.images.max()) == 255
+    assert len(train_split.labels) + len(test_split.labels) == len(raw.target)
+
+
+def test_unprepared_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(BenchError, match="not prepared.*bench prepare"):
+        load_split("sklearn_digits", "train", tmp_path)
+
+
+def test_label_noise_is_fixed_and_exact():
+    labels = torch.arange(100) % 10
+    a = add_label_noise(labels, 10, 0.2, noise_seed=0)
+    b = add_label_noise(labels, 10, 0.2, noise_seed=0)
+    assert torch.equal(a, b)
+    assert int((a != labels).sum()) == 20  # every chosen label really changes class
+
+
+def test_preprocess_shift_is_a_translation():
+    img = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4) * 10
+    x0 = preprocess(img, 4)
+    assert torch.allclose(x0, (img.float() - 127.5) / 127.5)
+    g = torch.Generator().manual_seed(0)
+    x = preprocess(img.repeat(50, 1, 1, 1), 4, shift=1, generator=g)
+    # each output is the input shifted by at most one pixel, edges replicated
+    padded = torch.nn.functional.pad(x0, (1, 1, 1, 1), mode="replicate")[0, 0]
+    windows = {tuple(padded[dy:dy + 4, dx:dx + 4].flatten().tolist()) for dy in range(3) for dx in range(3)}
+    assert all(tuple(xi[0].flatten().tolist()) in windows for xi in x)
+
+
+def test_lr_schedule():
+    assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
+    assert lr_factor(99, 100, 10, "constant") == 1.0
+
+
+def test_same_seed_same_numbers(digits_dir):
+    a, sa = train(tiny_plan(), 3, digits_dir, progress=False)
+    b, sb = train(tiny_plan(), 3, digits_dir, progress=False)
+    c, _ = train(tiny_plan(), 4, digits_dir, progress=False)
+    assert a["top1"] == b["top1"] and a["train_loss"] == b["train_loss"]
+    for k in sa:
+        assert torch.equal(sa[k], sb[k])
+    assert c["train_loss"] != a["train_loss"]
+
+
+def test_metrics_have_provenance(digits_dir):
+    m, _ = train(tiny_plan(), 0, digits_dir, progress=False)
+    for key in ("git_commit", "packages", "device", "device_name", "seed", "steps", "wall_time_s", "images_per_s"):
+        assert key in m
+    assert m["packages"]["torch"] == torch.__version__.split("+")[0] or m["packages"]["torch"]
+    assert m["top1"] + m["top1_err"] == pytest.approx(100.0)
+    assert m["test_examples"] == 450
+
+
+def test_sam_recipe_trains(digits_dir):
+    sam = tiny_plan()
+    sam["recipe"]["optimizer"] = {**sam["recipe"]["optimizer"], "name": "sgd", "lr": 0.05,
+                                  "sam": {"rho": 0.05, "adaptive": False}}
+    m, _ = train(sam, 0, digits_dir, progress=False)
+    assert 0 <= m["top1"] <= 100 and math.isfinite(m["train_loss"])
+
+
+def test_divergence_is_a_failure_not_a_number(digits_dir):
+    plan = tiny_plan(grad_clip=None)
+    plan["recipe"]["optimizer"] = {**plan["recipe"]["optimizer"], "name": "sgd", "lr": 10.0}
+    plan["recipe"]["steps"] = 40
+    plan["recipe"]["schedule"] = {"name": "constant", "warmup_steps": 0}
+    plan["model_kwargs"] = {**plan["model_kwargs"], "class_token": False, "global_pool": "avg"}
+    with torch.autograd.set_detect_anomaly(False):
+        try:
+            train(plan, 0, digits_dir, progress=False)
+        except TrainingDiverged as exc:
+            assert "at step" in str(exc)
+        else:
+            pytest.skip("this configuration did not diverge on this machine")
+
+
+def test_local_checkpoint_goes_through_timm_loader(tmp_path):
+    src = create_model("vit_tiny_patch16_224", 10, 1, {"img_size": 8, "patch_size": 4, "embed_dim": 16,
+                                                       "depth": 1, "num_heads": 2})
+    torch.save(src.state_dict(), tmp_path / "ckpt.pth")
+    loaded = create_model("vit_tiny_patch16_224", 10, 1, {"img_size": 8, "patch_size": 4, "embed_dim": 16,
+                                                          "depth": 1, "num_heads": 2},
+                          checkpoint={"file": "ckpt.pth"}, root=tmp_path)
+    # timm's loader keeps every backbone weight and re-initialises the classifier head
+    # (the checkpoint's head is for the 1000 classes of its pretrained config), as fine-tuning does
+    for k, v in src.state_dict().items():
+        if not k.startswith("head."):
+            assert torch.equal(v, loaded.state_dict()[k]), k
+
+
+def test_missing_checkpoint_file(tmp_path):
+    with pytest.raises(BenchError, match="does not exist"):
+        create_model("vit_tiny_patch16_224", 10, 1, {}, checkpoint={"file": "nope.pth"}, root=tmp_path)
