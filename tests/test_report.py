@@ -73,6 +73,15 @@ def test_html_escapes_and_shows_cells(judged):
     assert "REPRODUCED" in html and "DISCREPANT" in html
     assert "ref 90.00 ± 0.10" in html and "ours 90.00 ± 0.10" in html
     assert "http" not in html.split("<body>")[0]  # no external resources in the head
+    assert ">nan<" not in html.replace(" ", "")
+
+
+def test_html_from_csv_has_no_nan(judged, tmp_path):
+    table, _, v = judged
+    v.to_csv(tmp_path / "v.csv", index=False)
+    back = pd.read_csv(tmp_path / "v.csv", keep_default_na=False, na_values=[""])
+    html = render_html({"t1": table}, back)
+    assert "nan" not in html.replace("&lt;", "")
 
 
 def test_markdown_summary(judged):

@@ -50,6 +50,7 @@ def summarise(verdicts: pd.DataFrame) -> pd.DataFrame:
 
 
 def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report") -> str:
+    verdicts = verdicts.fillna({"reason": "", "device": "", "git_commit": "", "seeds": ""})
     cells = {(r["table"], r["row"], r["column"]): r for r in verdicts.to_dict("records")}
     counts = summarise(verdicts)
     sections = []
