@@ -1,21 +1,52 @@
 """Read a TFDS split through `tfds.data_source` and feed it to training.
 
-Small-image datasets (digits, CIFAR) are decoded once into one uint8 tensor and
-then batched, resized and augmented on the training device: no per-example
-Python work inside the step. The label-noise option of the harder embedded
-variants flips a fixed, seed-independent subset of training labels.
+Two paths, one interface (`train_batches`, `eval_batches`):
+
+* in memory: datasets of small fixed-size images (digits, CIFAR without
+  AutoAugment or crops) are decoded once into one uint8 tensor and batched,
+  resized, normalised and augmented on the training device, with no
+  per-example Python work inside the step;
+* streaming (bench.data.stream): everything else (JPEG datasets, crops,
+  AutoAugment) is decoded and transformed per example by DataLoader workers.
+
+The label-noise option of the harder embedded variants flips a fixed,
+seed-independent subset of training labels. VTAB-1k tasks map each example
+to a class with the task's rule from bench.data.vtab.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from bench.errors import BenchError
+
+SMALL_SIDE = 64  # images at most this large (fixed shape) are held in memory
+
+
+@dataclass
+class DataSpec:
+    """How to read one dataset: feature keys, classes and the label rule."""
+
+    name: str
+    image_key: str
+    label_key: str
+    num_classes: int
+    multilabel: bool  # ImageNet ReaL: a set of labels per image
+    label_fn: Callable[[dict], int] | None
+    fixed_shape: tuple[int, ...] | None
+    image_fix: str | None = None  # VTAB: "tile3" / "tile3_x255" for one-channel images (dSprites, smallNORB)
+
+    def label(self, record: dict) -> Any:
+        if self.label_fn is not None:
+            return int(self.label_fn(record))
+        value = record[self.label_key]
+        return [int(v) for v in np.asarray(value).ravel()] if self.multilabel else int(value)
 
 
 @dataclass
@@ -25,15 +56,7 @@ class ArraySplit:
     num_classes: int
 
 
-def _label_feature(builder) -> tuple[str, str]:
-    keys = builder.info.supervised_keys
-    if not keys:
-        raise BenchError(f"dataset {builder.name}: no supervised (image, label) keys")
-    return keys[0], keys[1]
-
-
-def load_split(name: str, split: str, data_dir: str | Path) -> ArraySplit:
-    """Decode a whole split into memory; raises BenchError if it is not prepared."""
+def _builder(name: str, data_dir: str | Path):
     import tensorflow_datasets as tfds
 
     import bench.data  # noqa: F401  (registers this project's builders)
@@ -43,23 +66,64 @@ def load_split(name: str, split: str, data_dir: str | Path) -> ArraySplit:
     except Exception as exc:  # tfds raises several types for unknown or unbuilt data
         raise BenchError(f"dataset {name!r}: {exc}") from None
     if not builder.is_prepared():
-        raise BenchError(f"dataset {name!r} is not prepared under {data_dir}; run `bench prepare` (DVC stage `prepare`)")
+        raise BenchError(f"dataset {name!r} is not prepared under {data_dir}; run `bench prepare` "
+                         "(DVC stage `prepare`; after adding manual data: `dvc repro --force prepare`)")
+    return builder
+
+
+def data_spec(dataset: dict[str, Any], data_dir: str | Path) -> DataSpec:
+    builder = _builder(dataset["name"], data_dir)
+    if dataset.get("vtab"):
+        from bench.data.vtab import TASKS
+
+        task = TASKS[dataset["vtab"]]
+        shape = builder.info.features[task.image_key].shape
+        return DataSpec(dataset["name"], task.image_key, "", task.num_classes, False, task.label,
+                        tuple(shape) if None not in shape else None, task.image_fix)
+    keys = builder.info.supervised_keys
+    if not keys and {"image", "label"} <= set(builder.info.features):  # e.g. dtd declares none
+        keys = ("image", "label")
+    if not keys or len(keys) < 2:
+        raise BenchError(f"dataset {dataset['name']}: no supervised (image, label) keys")
+    image_key, label_key = keys[0], keys[1]
+    feature = builder.info.features[label_key]
+    multilabel = hasattr(feature, "feature")  # tfds.features.Sequence(ClassLabel)
+    num_classes = (feature.feature if multilabel else feature).num_classes
+    shape = builder.info.features[image_key].shape
+    return DataSpec(dataset["name"], image_key, label_key, num_classes, multilabel, None,
+                    tuple(shape) if None not in shape else None)
+
+
+def source(spec: DataSpec, split: str, data_dir: str | Path):
+    import tensorflow_datasets as tfds
+
     try:
-        source = tfds.data_source(name, split=split, data_dir=str(data_dir))
+        return tfds.data_source(spec.name, split=split, data_dir=str(data_dir))
     except Exception as exc:
-        raise BenchError(f"dataset {name!r}: cannot read split {split!r}: {exc}") from None
-    img_key, label_key = _label_feature(builder)
-    records = source.__getitems__(list(range(len(source))))
-    images = np.stack([np.asarray(r[img_key]) for r in records])
+        raise BenchError(f"dataset {spec.name!r}: cannot read split {split!r}: {exc}") from None
+
+
+def in_memory(spec: DataSpec, recipe: dict[str, Any]) -> bool:
+    """Small fixed-shape images with device-side augmentation only."""
+    aug = recipe["augmentation"]
+    return (spec.fixed_shape is not None and max(spec.fixed_shape[:2]) <= SMALL_SIDE and not spec.multilabel
+            and spec.image_fix is None and aug["crop"] == "none" and aug["autoaugment"] is None)
+
+
+def load_split(spec: DataSpec, split: str, data_dir: str | Path) -> ArraySplit:
+    """Decode a whole split into memory (small images only)."""
+    src = source(spec, split, data_dir)
+    records = src.__getitems__(list(range(len(src))))
+    images = np.stack([np.asarray(r[spec.image_key]) for r in records])
     if images.ndim == 3:
         images = images[..., None]
     # Keep TFDS's on-disk order independent: sort by the builder's stable index when present.
     if records and "index" in records[0]:
         order = np.argsort([int(r["index"]) for r in records], kind="stable")
         images, records = images[order], [records[i] for i in order]
-    labels = np.array([int(r[label_key]) for r in records], dtype=np.int64)
-    num_classes = builder.info.features[label_key].num_classes
-    return ArraySplit(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels), num_classes)
+    labels = np.array([spec.label(r) for r in records], dtype=np.int64)
+    return ArraySplit(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels),
+                      spec.num_classes)
 
 
 def add_label_noise(labels: torch.Tensor, num_classes: int, fraction: float, noise_seed: int) -> torch.Tensor:
@@ -75,14 +139,23 @@ def add_label_noise(labels: torch.Tensor, num_classes: int, fraction: float, noi
     return noisy
 
 
-def preprocess(images: torch.Tensor, resolution: int, shift: int = 0, hflip: bool = False,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    """uint8 NCHW -> float in [-1, 1] at `resolution`, with optional random shift / flip.
+def normalise(images: torch.Tensor, norm: dict[str, list[float]]) -> torch.Tensor:
+    """uint8 NCHW -> float: (x - 255 mean) / (255 std); mean = std = 0.5 maps pixels to [-1, 1]."""
+    c = images.shape[1]
+    mean = torch.tensor([m * 255.0 for m in norm["mean"]], device=images.device)
+    std = torch.tensor([s * 255.0 for s in norm["std"]], device=images.device)
+    if len(mean) != c:
+        mean, std = mean[:1].expand(c), std[:1].expand(c)
+    return images.float().sub_(mean[None, :, None, None]).div_(std[None, :, None, None])
 
-    Normalisation (x - 127.5) / 127.5 as in the official ViT input pipeline.
+
+def preprocess(images: torch.Tensor, resolution: int, shift: int = 0, hflip: bool = False,
+               generator: torch.Generator | None = None, norm: dict[str, list[float]] | None = None) -> torch.Tensor:
+    """uint8 NCHW -> normalised float at `resolution`, with optional random shift / flip.
+
     Random shift = pad by `shift` pixels (edge) and crop back at a random offset.
     """
-    x = images.float().sub_(127.5).div_(127.5)
+    x = normalise(images, norm or {"mean": [0.5], "std": [0.5]})
     if shift > 0:
         n, _, h, w = x.shape
         x = F.pad(x, (shift, shift, shift, shift), mode="replicate")
@@ -108,7 +181,8 @@ class Batches:
 
     def __init__(self, split: ArraySplit, batch_size: int, generator: torch.Generator):
         if len(split.labels) < batch_size:
-            raise BenchError(f"batch size {batch_size} is larger than the training split ({len(split.labels)} examples)")
+            raise BenchError(f"batch size {batch_size} is larger than the training split "
+                             f"({len(split.labels)} examples)")
         self.split, self.batch_size, self.generator = split, batch_size, generator
         self.epoch, self._perm, self._pos = 0, torch.randperm(len(split.labels), generator=generator), 0
 
@@ -122,3 +196,62 @@ class Batches:
         idx = self._perm[self._pos:self._pos + self.batch_size]
         self._pos += self.batch_size
         return self.split.images[idx], self.split.labels[idx]
+
+
+@dataclass
+class Feed:
+    """What the loop needs from a split: batches on the device, and sizes."""
+
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
+    size: int
+    num_classes: int
+    in_chans: int
+
+
+def train_feed(spec: DataSpec, split: str, dataset: dict[str, Any], recipe: dict[str, Any], data_dir: str | Path,
+               generator: torch.Generator, device: str, holdout: float = 0.0) -> tuple[Feed, Feed | None]:
+    """Endless augmented training batches; with `holdout`, also the held-out tail as an eval feed."""
+    aug, norm, res = recipe["augmentation"], recipe["normalize"], recipe["resolution"]
+    if in_memory(spec, recipe):
+        data = load_split(spec, split, data_dir)
+        data.labels = add_label_noise(data.labels, data.num_classes, dataset["label_noise"], dataset["noise_seed"])
+        held = None
+        if holdout > 0:
+            cut = len(data.labels) - int(round(holdout * len(data.labels)))
+            data, held = (ArraySplit(data.images[:cut], data.labels[:cut], data.num_classes),
+                          ArraySplit(data.images[cut:], data.labels[cut:], data.num_classes))
+        batches = Batches(data, recipe["batch_size"], generator)
+
+        def gen():
+            for images, labels in batches:
+                yield (preprocess(images.to(device), res, aug["shift"], aug["hflip"], generator, norm),
+                       labels.to(device))
+
+        eval_feed = None
+        if held is not None:
+            eval_feed = Feed(_memory_eval(held, recipe, device), len(held.labels), held.num_classes,
+                             held.images.shape[1])
+        return Feed(gen(), len(data.labels), data.num_classes, data.images.shape[1]), eval_feed
+    if dataset["label_noise"] > 0 or holdout > 0:
+        raise BenchError(f"dataset {spec.name}: label noise and fraction hold-outs need an in-memory dataset; "
+                         "use a held-out split string (sweep splits) instead")
+    from bench.data.stream import stream_train
+
+    return stream_train(spec, split, recipe, data_dir, generator, device), None
+
+
+def _memory_eval(data: ArraySplit, recipe: dict[str, Any], device: str):
+    bs = recipe["eval_batch_size"]
+    for start in range(0, len(data.labels), bs):
+        yield (preprocess(data.images[start:start + bs].to(device), recipe["resolution"], norm=recipe["normalize"]),
+               data.labels[start:start + bs])
+
+
+def eval_feed(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path, device: str) -> Feed:
+    """Batches of the evaluation split; labels stay on the CPU (multi-hot for ReaL)."""
+    if in_memory(spec, recipe):
+        data = load_split(spec, split, data_dir)
+        return Feed(_memory_eval(data, recipe, device), len(data.labels), data.num_classes, data.images.shape[1])
+    from bench.data.stream import stream_eval
+
+    return stream_eval(spec, split, recipe, data_dir, device)
