@@ -20,14 +20,16 @@ from typing import Any
 import yaml
 
 from bench.errors import TableError, choices
+from bench.recipe import RESULT_KEYS, parse_checkpoint, parse_dataset, parse_recipe
 
 SCHEMA_VERSION = 1
 METRICS = {"top1": True, "top1_err": False}  # name -> higher is better
 DISPERSION_KINDS = ("std", "ci95", "none")
 SOURCE_KINDS = ("paper", "recorded")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "constant")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+
+
+NUMBER_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Published:
     value: float
     dispersion: float | None  # None: no dispersion printed for this cell
     source: str
+    printed: str = ""  # the value as printed in the paper ("99.50"), for `bench published`
+    printed_dispersion: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,20 @@ class Entry:
     table: str
     row: str
     column: str
-    model: str
+    model: str | None
     model_kwargs: dict[str, Any]
     checkpoint: dict[str, str] | None  # {"hub": tag} | {"file": path} | None
-    dataset: dict[str, Any]
-    recipe: dict[str, Any]
+    dataset: dict[str, Any] | None
+    recipe: dict[str, Any] | None
     published: Published
     unavailable: str | None = None  # reason the cell cannot run, kept in the report
+    derived: dict[str, Any] | None = None  # {"from": [entry ids], "key": result key}: no run of its own
+    note: str = ""
+
+    @property
+    def runs(self) -> bool:
+        """Whether the entry has train stages of its own (not derived, not unavailable)."""
+        return self.derived is None and self.unavailable is None
 
     def plan(self) -> dict[str, Any]:
         """What determines a run's result: the part DVC tracks per entry."""
@@ -81,6 +92,12 @@ class Table:
     rows: list[str]
     columns: list[str]
     entries: dict[str, Entry] = field(default_factory=dict)
+    # A printed compute row (ViT Table 2's TPUv3-core-days): row name, unit, column -> Published.
+    costs: dict[str, Any] | None = None
+
+    @property
+    def paper(self) -> str:
+        return str(self.source.get("paper") or "recorded")  # embedded tables: recorded references
 
     @property
     def higher_is_better(self) -> bool:
@@ -144,80 +161,46 @@ class _Checker:
         return value
 
 
-def _recipe(c: _Checker, raw: Any, path: str) -> dict[str, Any]:
-    r = c.mapping(raw, path)
-    c.only(r, path, ("optimizer", "schedule", "steps", "batch_size", "accum_steps", "resolution",
-                     "grad_clip", "label_smoothing", "augmentation", "eval_batch_size"))
-    opt = c.mapping(c.get(r, "optimizer", path, dict), f"{path}.optimizer")
-    op = f"{path}.optimizer"
-    c.only(opt, op, ("name", "lr", "momentum", "weight_decay", "nesterov", "betas", "sam"))
-    name = c.get(opt, "name", op, str)
-    if name not in OPTIMIZERS:
-        raise c.fail(f"{op}.name", f"unknown optimizer {name!r}; {choices(name, OPTIMIZERS)}")
-    optimizer = {
-        "name": name,
-        "lr": c.number(opt, "lr", op, 1e-8, 10.0),
-        "weight_decay": c.number(opt, "weight_decay", op, 0.0, 1.0, 0.0),
-        "momentum": c.number(opt, "momentum", op, 0.0, 1.0, 0.9),
-        "nesterov": c.get(opt, "nesterov", op, bool, False),
-        "sam": None,
-    }
-    if opt.get("sam") is not None:
-        sp = f"{op}.sam"
-        sam = c.mapping(opt["sam"], sp)
-        c.only(sam, sp, ("rho", "adaptive"))
-        optimizer["sam"] = {"rho": c.number(sam, "rho", sp, 0.0, 10.0),
-                            "adaptive": c.get(sam, "adaptive", sp, bool, False)}
-    sched = c.mapping(c.get(r, "schedule", path, dict, {"name": "cosine"}), f"{path}.schedule")
-    sp = f"{path}.schedule"
-    c.only(sched, sp, ("name", "warmup_steps"))
-    sname = c.get(sched, "name", sp, str, "cosine")
-    if sname not in SCHEDULES:
-        raise c.fail(f"{sp}.name", f"unknown schedule {sname!r}; {choices(sname, SCHEDULES)}")
-    steps = c.integer(r, "steps", path, 1, 10_000_000)
-    aug = c.mapping(c.get(r, "augmentation", path, dict, {}), f"{path}.augmentation")
-    c.only(aug, f"{path}.augmentation", ("shift", "hflip"))
-    return {
-        "optimizer": optimizer,
-        "schedule": {"name": sname, "warmup_steps": c.integer(sched, "warmup_steps", sp, 0, steps, 0)},
-        "steps": steps,
-        "batch_size": c.integer(r, "batch_size", path, 1, 1_000_000),
-        "accum_steps": c.integer(r, "accum_steps", path, 1, 4096, 1),
-        "eval_batch_size": c.integer(r, "eval_batch_size", path, 1, 1_000_000, 512),
-        "resolution": c.integer(r, "resolution", path, 1, 4096),
-        "grad_clip": c.number(r, "grad_clip", path, 0.0, 1e6, None) if r.get("grad_clip") is not None else None,
-        "label_smoothing": c.number(r, "label_smoothing", path, 0.0, 1.0, 0.0),
-        "augmentation": {
-            "shift": c.integer(aug, "shift", f"{path}.augmentation", 0, 64, 0),
-            "hflip": c.get(aug, "hflip", f"{path}.augmentation", bool, False),
-        },
-    }
+def _published(c: _Checker, pub: dict, pp: str, table: Table) -> Published:
+    """Values may be quoted ("99.50") to keep the digits exactly as printed in the paper."""
+    c.only(pub, pp, ("value", "dispersion", "source"))
+    parsed = {}
+    for key in ("value", "dispersion"):
+        raw = pub.get(key)
+        if raw is None:
+            parsed[key] = (None, "")
+        elif isinstance(raw, str):
+            if not NUMBER_RE.match(raw.strip()):
+                raise c.fail(f"{pp}.{key}", f"expected a number as printed (e.g. \"99.50\"), got {raw!r:.60}")
+            parsed[key] = (float(raw), raw.strip())
+        else:
+            number = c.number(pub, key, pp, -1e9, 1e9)
+            parsed[key] = (number, f"{number:g}")
+    value, printed = parsed["value"]
+    if value is None:
+        raise c.fail(f"{pp}.value", "missing required field")
+    dispersion, printed_dispersion = parsed["dispersion"]
+    if dispersion is not None and dispersion < 0:
+        raise c.fail(f"{pp}.dispersion", f"must be >= 0, got {dispersion}")
+    if table.dispersion_kind == "none" and dispersion is not None:
+        raise c.fail(f"{pp}.dispersion", "the table declares dispersion kind 'none'; remove this value")
+    return Published(value, dispersion, c.get(pub, "source", pp, str), printed, printed_dispersion)
 
 
-def _dataset(c: _Checker, raw: Any, path: str) -> dict[str, Any]:
-    d = c.mapping(raw, path)
-    c.only(d, path, ("name", "train_split", "test_split", "label_noise", "noise_seed"))
-    return {
-        "name": c.get(d, "name", path, str),
-        "train_split": c.get(d, "train_split", path, str),
-        "test_split": c.get(d, "test_split", path, str),
-        "label_noise": c.number(d, "label_noise", path, 0.0, 1.0, 0.0),
-        "noise_seed": c.integer(d, "noise_seed", path, 0, 2**31 - 1, 0),
-    }
-
-
-def _checkpoint(c: _Checker, raw: Any, path: str) -> dict[str, str] | None:
+def _derived(c: _Checker, raw: Any, path: str) -> dict[str, Any] | None:
     if raw is None:
         return None
     d = c.mapping(raw, path)
-    if len(d) != 1 or next(iter(d)) not in ("hub", "file"):
-        raise c.fail(path, "expected null (train from scratch), {hub: <timm tag>} or {file: <path>}")
-    kind, value = next(iter(d.items()))
-    if not isinstance(value, str) or not value:
-        raise c.fail(f"{path}.{kind}", "expected a non-empty string")
-    if kind == "file" and (Path(value).is_absolute() or ".." in Path(value).parts):
-        raise c.fail(f"{path}.file", "must be a path relative to the repository, without '..'")
-    return {kind: value}
+    c.only(d, path, ("from", "key", "dataset"))
+    sources = c.get(d, "from", path, list)
+    if not sources:
+        raise c.fail(f"{path}.from", "expected a non-empty list of entry ids")
+    for i, eid in enumerate(sources):
+        c.ident(eid, f"{path}.from[{i}]")
+    key = c.get(d, "key", path, str)
+    if key not in RESULT_KEYS:
+        raise c.fail(f"{path}.key", f"unknown result key {key!r}; {choices(key, RESULT_KEYS)}")
+    return {"from": list(sources), "key": key, "dataset": c.get(d, "dataset", path, str)}
 
 
 def _entry(c: _Checker, table: Table, eid: str, raw: Any) -> Entry:
@@ -225,30 +208,43 @@ def _entry(c: _Checker, table: Table, eid: str, raw: Any) -> Entry:
     c.ident(eid, path)
     e = c.mapping(raw, path)
     c.only(e, path, ("row", "column", "model", "model_kwargs", "checkpoint", "dataset", "recipe",
-                     "published", "unavailable"))
+                     "published", "unavailable", "derived", "note"))
     row, column = c.get(e, "row", path, str), c.get(e, "column", path, str)
     if row not in table.rows:
         raise c.fail(f"{path}.row", f"unknown row {row!r}; {choices(row, table.rows)}")
     if column not in table.columns:
         raise c.fail(f"{path}.column", f"unknown column {column!r}; {choices(column, table.columns)}")
-    pp = f"{path}.published"
-    pub = c.mapping(c.get(e, "published", path, dict), pp)
-    c.only(pub, pp, ("value", "dispersion", "source"))
-    dispersion = c.number(pub, "dispersion", pp, 0.0, 1e6, None) if pub.get("dispersion") is not None else None
-    if table.dispersion_kind == "none" and dispersion is not None:
-        raise c.fail(f"{pp}.dispersion", "the table declares dispersion kind 'none'; remove this value")
+    unavailable = c.get(e, "unavailable", path, str, None)
+    derived = _derived(c, e.get("derived"), f"{path}.derived")
+    if derived is not None and any(k in e for k in ("model", "dataset", "recipe", "checkpoint")):
+        raise c.fail(f"{path}.derived", "a derived entry has no model, dataset, checkpoint or recipe of its own")
+    # An entry that cannot run (private weights) may omit what it would need; one that runs may not.
+    required = unavailable is None and derived is None
+    model = c.get(e, "model", path, str, required=required)
+    dataset = e.get("dataset")
+    recipe = e.get("recipe")
+    if required and (dataset is None or recipe is None):
+        raise c.fail(f"{path}.{'dataset' if dataset is None else 'recipe'}", "missing required field")
+    dataset = parse_dataset(c, dataset, f"{path}.dataset", partial=not required) if dataset is not None else None
+    recipe = parse_recipe(c, recipe, f"{path}.recipe") if recipe is not None else None
+    if recipe and recipe["select"] and not (dataset and dataset["sweep_val_split"] and dataset["sweep_train_split"]):
+        raise c.fail(f"{path}.dataset", "recipe.select needs sweep_train_split and sweep_val_split "
+                                        "(the held-out split the choice is made on)")
     return Entry(
         id=eid,
         table=table.id,
         row=row,
         column=column,
-        model=c.get(e, "model", path, str),
+        model=model,
         model_kwargs=c.mapping(c.get(e, "model_kwargs", path, dict, {}), f"{path}.model_kwargs"),
-        checkpoint=_checkpoint(c, e.get("checkpoint"), f"{path}.checkpoint"),
-        dataset=_dataset(c, c.get(e, "dataset", path, dict), f"{path}.dataset"),
-        recipe=_recipe(c, c.get(e, "recipe", path, dict), f"{path}.recipe"),
-        published=Published(c.number(pub, "value", pp, -1e9, 1e9), dispersion, c.get(pub, "source", pp, str)),
-        unavailable=c.get(e, "unavailable", path, str, None),
+        checkpoint=parse_checkpoint(c, e.get("checkpoint"), f"{path}.checkpoint"),
+        dataset=dataset,
+        recipe=recipe,
+        published=_published(c, c.mapping(c.get(e, "published", path, dict), f"{path}.published"),
+                             f"{path}.published", table),
+        unavailable=unavailable,
+        derived=derived,
+        note=c.get(e, "note", path, str, ""),
     )
 
 
@@ -262,13 +258,15 @@ def parse_table(path: str | Path, text: str) -> Table:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise c.fail(where, f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
     top = c.mapping(raw, "")
-    c.only(top, "", ("version", "id", "title", "source", "metric", "dispersion", "margin", "layout", "entries"))
+    c.only(top, "", ("version", "id", "title", "source", "metric", "dispersion", "margin", "layout", "entries",
+                     "costs"))
     version = c.integer(top, "version", "", 1, 1_000_000)
     source = c.mapping(c.get(top, "source", "", dict), "source")
     kind = c.get(source, "kind", "source", str)
     if kind not in SOURCE_KINDS:
         raise c.fail("source.kind", f"unknown source kind {kind!r}; {choices(kind, SOURCE_KINDS)}")
-    required = ("title", "arxiv", "table") if kind == "paper" else ("recorded_on", "commit", "command", "machine")
+    required = (("paper", "title", "arxiv", "table") if kind == "paper"
+                else ("recorded_on", "commit", "command", "machine"))
     for key in required:
         c.get(source, key, "source", (str, int))
     metric = c.get(top, "metric", "", str)
@@ -305,7 +303,26 @@ def parse_table(path: str | Path, text: str) -> Table:
         raise c.fail("entries", "a table needs at least one entry")
     for eid, raw_entry in entries.items():
         table.entries[eid] = _entry(c, table, eid, raw_entry)
+    if top.get("costs") is not None:
+        object.__setattr__(table, "costs", _costs(c, top["costs"], table))  # frozen: set once, here
     return table
+
+
+def _costs(c: _Checker, raw: Any, table: Table) -> dict[str, Any]:
+    d = c.mapping(raw, "costs")
+    c.only(d, "costs", ("row", "unit", "values"))
+    row, unit = c.get(d, "row", "costs", str), c.get(d, "unit", "costs", str)
+    values = c.mapping(c.get(d, "values", "costs", dict), "costs.values")
+    out = {}
+    for column, v in values.items():
+        vp = f"costs.values.{column}"
+        if column not in table.columns:
+            raise c.fail(vp, f"unknown column {column!r}; {choices(column, table.columns)}")
+        v = c.mapping(v, vp)
+        c.only(v, vp, ("id", "printed", "value", "source"))
+        out[column] = {"id": c.ident(c.get(v, "id", vp, str), f"{vp}.id"), "printed": c.get(v, "printed", vp, str),
+                       "value": c.number(v, "value", vp, 0.0, 1e12), "source": c.get(v, "source", vp, str)}
+    return {"row": row, "unit": unit, "values": out}
 
 
 def load_table(path: str | Path) -> Table:
@@ -330,6 +347,17 @@ def load_tables(paths: list[str | Path]) -> dict[str, Table]:
                 raise TableError(str(p), f"entries.{eid}", f"entry id is also used in {owner[eid]}")
             owner[eid] = str(p)
         tables[t.id] = t
+    entries = all_entries(tables)
+    for t in tables.values():
+        for e in t.entries.values():
+            for i, src in enumerate((e.derived or {}).get("from", [])):
+                if src not in entries:
+                    raise TableError(t.path, f"entries.{e.id}.derived.from[{i}]",
+                                     f"unknown entry {src!r} (not in the tables loaded together: "
+                                     f"{', '.join(tables)}); {choices(src, entries)}")
+                if entries[src].derived is not None:
+                    raise TableError(t.path, f"entries.{e.id}.derived.from[{i}]",
+                                     f"{src!r} is itself derived; derive from entries that run")
     return tables
 
 

@@ -21,16 +21,21 @@ def check_resources(tables: dict[str, Table]) -> None:
     datasets = known_datasets()
     for t in tables.values():
         for e in t.entries.values():
+            if not e.runs:  # derived or unavailable: nothing to create or download
+                continue
             where = f"entries.{e.id}"
             if not timm.is_model(e.model):
                 close = timm.list_models(f"*{e.model.split('_')[0]}*")[:50] or timm.list_models()[:50]
-                raise TableError(t.path, f"{where}.model", f"{e.model!r} is not a timm model; {choices(e.model, close)}")
+                raise TableError(t.path, f"{where}.model",
+                                 f"{e.model!r} is not a timm model; {choices(e.model, close)}")
             if e.checkpoint and "hub" in e.checkpoint:
                 tags = timm.list_pretrained(f"{e.model}.*")
                 name = f"{e.model}.{e.checkpoint['hub']}"
                 if name not in tags:
                     raise TableError(t.path, f"{where}.checkpoint.hub",
                                      f"{name!r} has no pretrained weights in timm; {choices(name, tags or ['(none)'])}")
-            if e.dataset["name"] not in datasets:
-                raise TableError(t.path, f"{where}.dataset.name",
-                                 f"unknown TFDS dataset {e.dataset['name']!r}; {choices(e.dataset['name'], datasets)}")
+            for name in [e.dataset["name"]] + [x["name"] for x in e.dataset["extra_eval"]]:
+                base = name.split(":")[0]
+                if base not in datasets and base.split("/")[0] not in datasets:
+                    raise TableError(t.path, f"{where}.dataset.name",
+                                     f"unknown TFDS dataset {name!r}; {choices(base, datasets)}")

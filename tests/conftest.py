@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import timm  # noqa: F401  (torch and torchvision before TensorFlow: the other order segfaults on import)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,19 +24,38 @@ def digits_dir(tmp_path_factory) -> Path:
 
 def tiny_plan(**recipe_overrides) -> dict:
     """A 5-step ViT plan on digits, for fast loop tests."""
-    recipe = {
-        "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.05, "momentum": 0.9, "nesterov": False,
-                      "sam": None},
-        "schedule": {"name": "cosine", "warmup_steps": 2}, "steps": 5, "batch_size": 32, "accum_steps": 1,
-        "eval_batch_size": 256, "resolution": 8, "grad_clip": 1.0, "label_smoothing": 0.0,
-        "augmentation": {"shift": 1, "hflip": False},
-    }
+    from bench.experiments import _Checker
+    from bench.recipe import parse_recipe
+
+    raw = {"optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.05},
+           "schedule": {"name": "cosine", "warmup_steps": 2}, "steps": 5, "batch_size": 32,
+           "eval_batch_size": 256, "resolution": 8, "grad_clip": 1.0, "augmentation": {"shift": 1}}
+    recipe = parse_recipe(_Checker("tiny"), raw, "recipe")  # every field with the schema's defaults
     recipe.update(recipe_overrides)
     return {
         "entry": "tiny", "table": "t", "model": "vit_tiny_patch16_224",
         "model_kwargs": {"img_size": 8, "patch_size": 4, "embed_dim": 16, "depth": 1, "num_heads": 2},
         "checkpoint": None,
         "dataset": {"name": "sklearn_digits", "train_split": "train", "test_split": "test", "label_noise": 0.0,
-                    "noise_seed": 0},
+                    "noise_seed": 0, "extra_eval": []},
         "recipe": recipe,
     }
+
+
+def copy_repo(dst: Path, skip: tuple[str, ...] = ("runs/", "results/", "reports/", "select/", "dvc.lock")) -> Path:
+    """The repository's files (tracked and new, not ignored) copied to `dst`, as a fresh git repository."""
+    import shutil
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files + [".dvc/config"]:
+        src = ROOT / name
+        if src.is_file() and not name.startswith(skip):
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / name)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=dst, check=True)
+    subprocess.run(["git", "commit", "-qm", "copy"], cwd=dst, check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    return dst

@@ -1,7 +1,6 @@
 """Table-file schema: the shipped tables validate; bad input names the file and field."""
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ GOOD = textwrap.dedent("""\
     version: 1
     id: t1
     title: T
-    source: {kind: paper, title: P, arxiv: "2010.11929", table: 2}
+    source: {kind: paper, paper: ViT, title: P, arxiv: "2010.11929", table: 2}
     metric: top1
     dispersion: {kind: std, n: 3}
     margin: 1.0
@@ -34,13 +33,22 @@ GOOD = textwrap.dedent("""\
     """)
 
 
-def test_shipped_tables_validate():
-    params = load_params(ROOT / "params.yaml")
-    tables = load_suite(type(params)(**{**params.__dict__, "tables": [str(ROOT / t) for t in params.tables]}))
-    assert {"embedded_vit", "embedded_sam"} <= set(tables)
+def test_shipped_tables_validate(monkeypatch):
+    from bench.params import load_all
+    from bench.validate import check_resources
+
+    monkeypatch.chdir(ROOT)
+    params = load_params("params.yaml")
+    load_suite(params)
+    tables = load_all(params)
+    assert {"embedded_vit", "embedded_sam", "vit_table2", "vit_table9", "vit_table5_i21k", "sam_table10",
+            "sam_table3"} <= set(tables)
+    check_resources(tables)  # timm model names and pretrained tags, TFDS builders
     for t in tables.values():
         for e in t.entries.values():
             assert e.published.source
+            if t.source["kind"] == "paper":  # paper, table, row and column named
+                assert e.published.source.startswith(f"{t.paper} Table {t.source['table']}, row "), e.id
 
 
 def test_good_table_parses_with_defaults():
@@ -97,12 +105,15 @@ def test_duplicate_entry_ids_across_tables(tmp_path):
 
 def test_params_errors(tmp_path):
     p = tmp_path / "params.yaml"
-    p.write_text("tables: [a.yaml]\nseeds: []\nentries: [e1]\n")
+    p.write_text("suite: s\nsuites: {s: [a.yaml]}\nseeds: []\nentries: [e1]\n")
     with pytest.raises(TableError, match="seeds"):
         load_params(p)
-    p.write_text(f"tables: [{tmp_path / 'a.yaml'}]\nseeds: [0]\nentries: [e1, e2]\n")
+    p.write_text("suite: x\nsuites: {s: [a.yaml]}\nseeds: [0]\nentries: [e1]\n")
+    with pytest.raises(TableError, match="suite: unknown suite 'x'"):
+        load_params(p)
+    p.write_text(f"suite: s\nsuites: {{s: [{tmp_path / 'a.yaml'}]}}\nseeds: [0]\nentries: [e1, e2]\n")
     (tmp_path / "a.yaml").write_text(GOOD)
-    with pytest.raises(TableError, match=r"entries: .*not in any table \['e2'\]"):
+    with pytest.raises(TableError, match=r"entries: .*not runnable in suite 's': \['e2'\].*bench suite use s"):
         load_suite(load_params(p))
 
 
@@ -116,3 +127,55 @@ def test_validate_resources_rejects_unknown_model_and_dataset():
             check_resources({t.id: t})
         assert info.value.field == f"entries.e1.{field}"
         assert "did you mean" in str(info.value)
+
+
+EXTRA = """\
+  e2:
+    row: r
+    column: c
+    unavailable: "private weights"
+    published: {value: "99.50", dispersion: "0.00", source: "P, Table 2, row r, column c"}
+  e3:
+    row: r
+    column: c
+    derived: {from: [e1], key: real_top1, dataset: imagenet2012_real}
+    published: {value: "88.4", source: "P, Table 2, row r, column c"}
+"""
+
+
+def test_printed_values_unavailable_and_derived_entries():
+    t = parse_table("x.yaml", GOOD + EXTRA)
+    e2, e3 = t.entries["e2"], t.entries["e3"]
+    assert (e2.published.value, e2.published.printed, e2.published.printed_dispersion) == (99.5, "99.50", "0.00")
+    assert not e2.runs and e2.model is None and e2.recipe is None
+    assert e3.derived == {"from": ["e1"], "key": "real_top1", "dataset": "imagenet2012_real"} and not e3.runs
+    assert t.entries["e1"].runs and t.entries["e1"].recipe["head"] == "reset"
+
+
+@pytest.mark.parametrize("old,new,field,message", [
+    ('value: "99.50"', 'value: "99,50"', "entries.e2.published.value", "a number as printed"),
+    ("derived: {from: [e1], key: real_top1", "derived: {from: [e1], key: real_top5", "entries.e3.derived.key",
+     "unknown result key"),
+    ("      steps: 10\n", "      steps: 0\n", "entries.e1.recipe.steps", "needs head: keep"),
+    ("      steps: 10\n", "      steps: 10\n      select: {param: lr, grid: [0.1, 0.3]}\n",
+     "entries.e1.dataset", "sweep_train_split and sweep_val_split"),
+    ("      steps: 10\n", "      steps: 10\n      select: {param: rho, grid: [0.1, 0.3]}\n",
+     "entries.e1.recipe.select.param", "needs optimizer.sam"),
+    ("      batch_size: 8\n", "      batch_size: 8\n      accum_steps: 3\n", "entries.e1.recipe.accum_steps",
+     "must divide batch_size"),
+    ("    unavailable: \"private weights\"\n", "", "entries.e2.model", "missing required field"),
+    ("      steps: 10\n", "      steps: 10\n      augmentation: {crop: random}\n",
+     "entries.e1.recipe.augmentation.crop", "unknown crop"),
+])
+def test_schema_errors_name_the_field(old, new, field, message):
+    text = (GOOD + EXTRA).replace(old, new, 1)
+    assert text != GOOD + EXTRA
+    with pytest.raises(TableError) as info:
+        parse_table("x.yaml", text)
+    assert info.value.field == field and message in str(info.value) and "x.yaml" in str(info.value)
+
+
+def test_derived_references_resolve_across_loaded_tables(tmp_path):
+    (tmp_path / "a.yaml").write_text(GOOD + EXTRA.replace("from: [e1]", "from: [e9]"))
+    with pytest.raises(TableError, match=r"entries.e3.derived.from\[0\]: unknown entry 'e9'"):
+        load_tables([tmp_path / "a.yaml"])

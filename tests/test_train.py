@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bench.data.loader import add_label_noise, load_split, preprocess
+from bench.data.loader import add_label_noise, data_spec, load_split, preprocess
 from bench.errors import BenchError
 from bench.models import create_model
 from bench.train.loop import TrainingDiverged, train
@@ -14,8 +14,9 @@ from conftest import tiny_plan
 
 
 def test_digits_split_through_tfds_data_source(digits_dir):
-    train_split = load_split("sklearn_digits", "train", digits_dir)
-    test_split = load_split("sklearn_digits", "test", digits_dir)
+    spec = data_spec({"name": "sklearn_digits"}, digits_dir)
+    train_split = load_split(spec, "train", digits_dir)
+    test_split = load_split(spec, "test", digits_dir)
     assert len(train_split.labels) == 1347 and len(test_split.labels) == 450
     assert train_split.images.shape[1:] == (1, 8, 8) and train_split.images.dtype == torch.uint8
     assert train_split.num_classes == 10
@@ -29,7 +30,7 @@ def test_digits_split_through_tfds_data_source(digits_dir):
 
 def test_unprepared_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(BenchError, match="not prepared.*bench prepare"):
-        load_split("sklearn_digits", "train", tmp_path)
+        data_spec({"name": "sklearn_digits"}, tmp_path)
 
 
 def test_label_noise_is_fixed_and_exact():

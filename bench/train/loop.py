@@ -2,14 +2,18 @@
 
     bench train --entry <id> --seed <n>     (DVC stage train@<id>-<n>)
 
-Top to bottom: seed everything; load the splits through tfds.data_source;
-create the timm model; build the optimizer and cosine schedule; run `steps`
-updates (plain or SAM) with a progress bar; evaluate top-1 on the test split;
-write the checkpoint and runs/<entry>/<seed>/metrics.json with provenance.
+Top to bottom: seed everything; open the dataset (in memory or streaming);
+create the timm model (from scratch or a checkpoint, head reset / zeroed /
+kept); build the optimizer and schedule; run `steps` updates (plain or SAM,
+gradient accumulation, clipping, optional Polyak/EMA averaging and frozen
+BatchNorm) with a progress bar; evaluate top-1 on the test split (and extra
+evaluations such as ImageNet ReaL); return metrics with provenance.
+`steps: 0` evaluates the checkpoint as it is.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
@@ -22,7 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench import provenance
-from bench.data.loader import ArraySplit, Batches, add_label_noise, load_split, preprocess
+from bench.data.loader import Feed, data_spec, eval_feed, train_feed
 from bench.errors import BenchError
 from bench.models import create_model
 from bench.train.optim import build_optimizer, build_schedule
@@ -49,69 +53,88 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, split: ArraySplit, resolution: int, batch_size: int, device: str) -> float:
-    """Top-1 accuracy in percent over the whole split."""
+def evaluate(model: torch.nn.Module, feed: Feed) -> float:
+    """Top-1 accuracy in percent; with multi-hot labels (ReaL), over images that have labels."""
     model.eval()
-    correct = 0
-    for start in range(0, len(split.labels), batch_size):
-        x = preprocess(split.images[start:start + batch_size].to(device), resolution)
+    correct = total = 0
+    for x, y in feed.batches:
         pred = model(x).argmax(dim=1).cpu()
-        correct += int((pred == split.labels[start:start + batch_size]).sum())
-    return 100.0 * correct / len(split.labels)
+        if y.dim() == 2:  # a label set per image: right if the prediction is in it
+            has = y.any(dim=1)
+            correct += int(y[torch.arange(len(pred)), pred][has].sum())
+            total += int(has.sum())
+        else:
+            correct += int((pred == y).sum())
+            total += len(y)
+    if total == 0:
+        raise BenchError("the evaluation split has no labelled examples")
+    return 100.0 * correct / total
 
 
-def holdout_split(split: ArraySplit, fraction: float) -> tuple[ArraySplit, ArraySplit]:
-    """Last `fraction` of a (possibly noisy-label) training split as validation, for tuning."""
-    cut = len(split.labels) - int(round(fraction * len(split.labels)))
-    return (ArraySplit(split.images[:cut], split.labels[:cut], split.num_classes),
-            ArraySplit(split.images[cut:], split.labels[cut:], split.num_classes))
+def apply_selection(plan: dict[str, Any], selected: dict[str, Any] | None) -> dict[str, Any]:
+    """The plan with a value chosen by the `select` stage (lr or SAM's rho) put in place."""
+    plan = copy.deepcopy(plan)
+    if selected and selected.get("param"):
+        opt = plan["recipe"]["optimizer"]
+        if selected["param"] == "lr":
+            opt["lr"] = float(selected["value"])
+        else:
+            opt["sam"] = {**(opt["sam"] or {"adaptive": False}), "rho": float(selected["value"])}
+    return plan
 
 
 def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "auto",
-          progress: bool | None = None, holdout: float = 0.0) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+          progress: bool | None = None, holdout: float = 0.0,
+          splits: tuple[str, str] | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Run one (entry, seed); returns (metrics, model state dict). Raises TrainingDiverged on NaN.
 
-    With `holdout` > 0 the test split is not touched: the model trains on the
-    first part of the training split and is evaluated on the held-out rest
-    (labels as the training split has them, noise included), for tuning.
+    `splits` = (train, eval) replaces the entry's train/test splits (the select
+    stage trains on the sweep split and scores on the held-out one). With
+    `holdout` > 0 the last fraction of the training split is held out instead.
     """
     recipe, ds = plan["recipe"], plan["dataset"]
     device = pick_device(device)
     generator = seed_everything(seed)
-
-    train_split = load_split(ds["name"], ds["train_split"], data_dir)
-    train_split.labels = add_label_noise(train_split.labels, train_split.num_classes, ds["label_noise"],
-                                         ds["noise_seed"])
-    if holdout > 0:
-        train_split, test_split = holdout_split(train_split, holdout)
-    else:
-        test_split = load_split(ds["name"], ds["test_split"], data_dir)
-    model = create_model(plan["model"], train_split.num_classes, train_split.images.shape[1],
-                         plan["model_kwargs"], plan["checkpoint"]).to(device)
+    train_split, test_split = splits or (ds["train_split"], ds["test_split"])
+    spec = data_spec(ds, data_dir)
+    steps = recipe["steps"]
+    feed = held = None
+    if steps > 0:
+        feed, held = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, holdout)
+    keep_head = recipe["head"] == "keep"
+    model = create_model(plan["model"], None if keep_head else spec.num_classes, feed.in_chans if feed else 3,
+                         plan["model_kwargs"], plan["checkpoint"], zero_head=recipe["head"] == "zeros").to(device)
     optimizer = build_optimizer(model, recipe["optimizer"])
     schedule = build_schedule(optimizer, recipe)
     sam = recipe["optimizer"]["sam"]
-    aug = recipe["augmentation"]
+    ema = None
+    if recipe["ema"] is not None:
+        from timm.utils import ModelEmaV3  # Polyak averaging, as ViT Table 2's ImageNet column
+
+        ema = ModelEmaV3(model, decay=recipe["ema"])
 
     def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, label_smoothing=recipe["label_smoothing"])
 
-    batches = Batches(train_split, recipe["batch_size"], generator)
-    steps = recipe["steps"]
     model.train()
+    if recipe["freeze_bn"]:  # SAM's fine-tuning: BatchNorm used as at test time
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
     start = time.perf_counter()
+    loss = torch.zeros(())
     bar = tqdm(range(steps), desc=f"{plan['entry']} seed {seed}", unit="step", leave=False,
                disable=None if progress is None else not progress)  # None: only on a terminal
     for step in bar:
-        images, labels = next(batches)
-        x = preprocess(images.to(device), recipe["resolution"], aug["shift"], aug["hflip"], generator)
-        y = labels.to(device)
+        x, y = next(feed.batches)
         if sam is not None:
             loss = sam_step(model, optimizer, loss_fn, x, y, sam["rho"], sam["adaptive"], recipe["grad_clip"],
                             recipe["accum_steps"])
         else:
             loss = sgd_step(model, optimizer, loss_fn, x, y, recipe["grad_clip"], recipe["accum_steps"])
         schedule.step()
+        if ema is not None:
+            ema.update(model, step=step)
         if step % 10 == 0 or step == steps - 1:
             value = float(loss)
             if not math.isfinite(value):
@@ -121,24 +144,30 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
 
-    top1 = evaluate(model, test_split, recipe["resolution"], recipe["eval_batch_size"], device)
-    metrics = {
-        "entry": plan["entry"],
-        "table": plan["table"],
-        "seed": seed,
-        "status": "ok",
-        "top1": top1,
-        "top1_err": 100.0 - top1,
-        "train_loss": float(loss),
-        "steps": steps,
-        "epochs": round(steps * recipe["batch_size"] / len(train_split.labels), 3),
-        "train_examples": len(train_split.labels),
-        "test_examples": len(test_split.labels),
+    final = ema.module if ema is not None else model
+    test = held or eval_feed(spec, test_split, recipe, data_dir, device)
+    top1 = evaluate(final, test)
+    metrics: dict[str, Any] = {
+        "entry": plan["entry"], "table": plan["table"], "seed": seed, "status": "ok",
+        "top1": top1, "top1_err": 100.0 - top1,
+        "train_loss": float(loss), "steps": steps,
+        "epochs": round(steps * recipe["batch_size"] / feed.size, 3) if feed else 0.0,
+        "train_examples": feed.size if feed else 0, "test_examples": test.size,
+        "train_split": train_split if steps else None, "test_split": test_split if held is None else "holdout",
+    }
+    if held is None and not splits:
+        for extra in ds.get("extra_eval", []):
+            extra_spec = data_spec({"name": extra["name"]}, data_dir)
+            value = evaluate(final, eval_feed(extra_spec, extra["split"], recipe, data_dir, device))
+            base = extra["key"].removesuffix("_err")
+            metrics[base], metrics[f"{base}_err"] = value, 100.0 - value
+    images = steps * recipe["batch_size"]
+    metrics.update({
         "wall_time_s": round(wall, 3),
-        "images_per_s": round(steps * recipe["batch_size"] / wall, 1),
+        "images_per_s": round(images / wall, 1) if steps and wall > 0 else None,
         "device": device,
         "device_name": provenance.device_name(device),
         "git_commit": provenance.git_commit(),
         "packages": provenance.package_versions(),
-    }
-    return metrics, model.state_dict()
+    })
+    return metrics, final.state_dict()

@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedules named in table files.
 
 Adding an optimizer: one function in OPTIMIZERS and its name in
-bench.experiments.OPTIMIZERS (the schema's list of valid choices).
+bench.recipe.OPTIMIZERS (the schema's list of valid choices).
 """
 
 from __future__ import annotations

@@ -1,0 +1,37 @@
+"""`bench select --entry E` (DVC stage select@E): choose a hyper-parameter on held-out data.
+
+The papers' protocols, as the table files declare them in `recipe.select`:
+  * ViT fine-tuning (Dosovitskiy et al. 2021, Appendix B.1.1): the learning
+    rate from a small grid, trained on the training split minus a held-out
+    part (2% CIFAR, 10% Pets/Flowers, 1% ImageNet; VTAB: train800 -> val200)
+    and scored on that part;
+  * SAM's "optimal rho" (Foret et al. 2021, Section 3.1 / Table 10): rho
+    from {0.01, 0.02, 0.05, 0.1, 0.2, 0.5} on a held-out 10% of the training set.
+Each grid value is trained once with `select.seed` on `sweep_train_split` and
+scored (top-1) on `sweep_val_split`; the test split is never read. The best
+value (ties: the first in the grid) goes to select/<entry>.json, which every
+seed's train stage reads and records in its metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from bench.train.loop import apply_selection, train
+
+
+def select_value(plan: dict[str, Any], data_dir: str | Path, device: str = "auto") -> dict[str, Any]:
+    select, ds = plan["recipe"]["select"], plan["dataset"]
+    splits = (ds["sweep_train_split"], ds["sweep_val_split"])
+    scores: dict[str, float] = {}
+    for value in select["grid"]:
+        trial = apply_selection(copy.deepcopy(plan), {"param": select["param"], "value": value})
+        metrics, _ = train(trial, select["seed"], data_dir, device, splits=splits)
+        scores[f"{value:g}"] = metrics["top1"]
+        print(f"{plan['entry']}: {select['param']} {value:g}: held-out top1 {metrics['top1']:.2f}%", flush=True)
+    best = max(select["grid"], key=lambda v: scores[f"{v:g}"])
+    print(f"{plan['entry']}: chose {select['param']} = {best:g}")
+    return {"param": select["param"], "value": best, "scores": scores, "seed": select["seed"],
+            "split": {"train": splits[0], "val": splits[1]}}

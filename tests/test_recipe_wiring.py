@@ -1,0 +1,125 @@
+"""A paper entry's recipe, run for two steps at tiny resolution on CPU: is every part wired?
+
+SAM Table 10's "optimal rho" CIFAR-10 entry, as its table file declares it, with
+three substitutions that keep it fast: the model is timm's tiny
+`test_efficientnet` (same family), loaded from a locally written checkpoint
+file through the hub-weights code path; 16 px; batch 4 in 2 accumulation steps.
+Everything else (SGD momentum 0.9, weight decay 1e-5, lr 0.016 cosine, SAM,
+gradient clipping 5, frozen BatchNorm, AutoAugment, ImageNet normalisation,
+the rho chosen by the select stage) comes from experiments/sam/table10.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+import torch
+
+import bench.train.loop as loop
+from bench.cli import main
+from bench.experiments import load_table
+from bench.train.select import select_value
+from conftest import ROOT, tiny_plan
+from dummy_sources import prepare_from_dummy
+
+
+@pytest.fixture()
+def sam_entry_plan(tmp_path):
+    import timm
+
+    entry = load_table(ROOT / "experiments/sam/table10.yaml").entries["sam_t10_samopt_cifar10"]
+    plan = entry.plan()
+    assert plan["recipe"]["select"]["param"] == "rho" and plan["recipe"]["freeze_bn"]
+    torch.save(timm.create_model("test_efficientnet", num_classes=1000).state_dict(), tmp_path / "effnet.pth")
+    plan.update(model="test_efficientnet", checkpoint={"file": "effnet.pth"})
+    plan["recipe"].update(resolution=16, batch_size=4, accum_steps=2, steps=2, eval_batch_size=4)
+    plan["data"] = {"cifar10": {"status": "ok"}}
+    prepare_from_dummy("cifar10", tmp_path / "tfds", tmp_path)
+    return plan
+
+
+def test_paper_recipe_two_steps(sam_entry_plan, tmp_path, monkeypatch):
+    calls, lrs = [], []
+    real_sam_step = loop.sam_step
+
+    def spy(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps):
+        bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        calls.append({"rho": rho, "adaptive": adaptive, "clip": grad_clip, "accum": accum_steps, "x": x.shape,
+                      "bn_training": any(m.training for m in bn), "group": dict(optimizer.param_groups[0]),
+                      "bn_mean": bn[0].running_mean.clone()})
+        lrs.append(optimizer.param_groups[0]["lr"])
+        return real_sam_step(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps)
+
+    monkeypatch.setattr(loop, "sam_step", spy)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "select").mkdir()
+    (tmp_path / "plan/sam_t10_samopt_cifar10.json").write_text(json.dumps(sam_entry_plan))
+    (tmp_path / "select/sam_t10_samopt_cifar10.json").write_text(json.dumps(
+        {"entry": "sam_t10_samopt_cifar10", "param": "rho", "value": 0.1, "scores": {"0.05": 10.0, "0.1": 20.0}}))
+    args = ["train", "--entry", "sam_t10_samopt_cifar10", "--seed", "0", "--device", "cpu", "--data-dir", "tfds"]
+    assert main(args) == 0
+
+    assert len(calls) == 2
+    for c in calls:
+        assert c["rho"] == 0.1 and not c["adaptive"]  # the selected rho, plain SAM
+        assert c["clip"] == 5.0 and c["accum"] == 2 and c["x"] == (4, 3, 16, 16)
+        assert not c["bn_training"]  # BatchNorm frozen during fine-tuning
+        g = c["group"]
+        assert g["momentum"] == 0.9 and g["weight_decay"] == pytest.approx(1e-5) and not g["nesterov"]
+    assert torch.equal(calls[0]["bn_mean"], calls[1]["bn_mean"])  # frozen statistics never move
+    # cosine decay without warmup over 2 steps: 0.016, then 0.016 * (1 + cos(pi / 2)) / 2
+    assert lrs == pytest.approx([0.016, 0.016 * 0.5 * (1 + math.cos(math.pi / 2))])
+    metrics = json.loads((tmp_path / "runs/sam_t10_samopt_cifar10/0/metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["test_examples"] == 3 and metrics["steps"] == 2
+    assert metrics["selected"]["param"] == "rho" and metrics["selected"]["value"] == 0.1
+    state = torch.load(tmp_path / "runs/sam_t10_samopt_cifar10/0/checkpoint.pt")
+    assert state["classifier.weight"].shape == (10, state["classifier.weight"].shape[1])  # new 10-class head
+
+
+def test_unavailable_data_makes_an_unavailable_run(sam_entry_plan, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = {**sam_entry_plan, "data": {"cifar10": {"status": "unavailable", "reason": "download failed"}}}
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "plan/sam_t10_samopt_cifar10.json").write_text(json.dumps(plan))
+    assert main(["select", "--entry", "sam_t10_samopt_cifar10"]) == 0
+    assert main(["train", "--entry", "sam_t10_samopt_cifar10", "--seed", "1"]) == 0
+    metrics = json.loads((tmp_path / "runs/sam_t10_samopt_cifar10/1/metrics.json").read_text())
+    assert metrics["status"] == "unavailable" and "download failed" in metrics["reason"]
+    assert "top1" not in metrics  # no number is made up
+
+
+def test_select_chooses_the_best_held_out_value(digits_dir):
+    plan = tiny_plan(steps=3, select={"param": "lr", "grid": [1e-6, 0.003], "seed": 0})
+    plan["dataset"].update(sweep_train_split="train[:90%]", sweep_val_split="train[90%:]")
+    result = select_value(plan, digits_dir, "cpu")
+    assert set(result["scores"]) == {"1e-06", "0.003"}
+    best = max(result["scores"], key=result["scores"].get)
+    assert result["value"] == float(best) and result["split"] == {"train": "train[:90%]", "val": "train[90%:]"}
+
+
+def test_stream_loader_workers_are_deterministic(tmp_path):
+    """In fresh processes (no TensorFlow loaded), DataLoader workers give the same run twice for a seed."""
+    import subprocess
+    import sys
+
+    prepare_from_dummy("cifar10", tmp_path / "tfds", tmp_path)
+    code = (
+        "import json, sys; sys.path.insert(0, 'tests'); from conftest import tiny_plan; "
+        "from bench.train.loop import train; "
+        "p = tiny_plan(steps=3, batch_size=2, eval_batch_size=2, resolution=16, "
+        "augmentation={'shift': 0, 'hflip': True, 'crop': 'inception', 'autoaugment': 'cifar10'}); "
+        "p['model_kwargs'] = {'img_size': 16, 'patch_size': 8, 'embed_dim': 16, 'depth': 1, 'num_heads': 2}; "
+        "p['dataset'].update(name='cifar10'); "
+        f"m, s = train(p, 7, {str(tmp_path / 'tfds')!r}, 'cpu', progress=False); "
+        "print(json.dumps([m['train_loss'], float(sum(v.float().sum() for v in s.values()))]))"
+    )
+    env = {**os.environ, "BENCH_DATA_WORKERS": "2"}
+    outs = [subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+            for _ in range(2)]
+    for o in outs:
+        assert o.returncode == 0, o.stderr[-2000:]
+    assert outs[0].stdout.splitlines()[-1] == outs[1].stdout.splitlines()[-1]
