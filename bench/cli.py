@@ -1,9 +1,9 @@
 """`bench <subcommand>`: the thin command-line layer over the library.
 
 Each DVC stage in dvc.yaml is one subcommand:
-    bench plan | prepare | train --entry E --seed S | collect | stats | report
-and beside them `bench validate`, `bench check` (the CI gate) and
-`bench suite --write` (regenerate params.yaml's entry list).
+    bench prepare | plan | select --entry E | train --entry E --seed S | collect | stats | report
+and beside them `bench validate`, `bench check` (the CI gate), `bench suite`
+(list the suites, `use` one) and `bench published` (the papers' cells as CSV).
 """
 
 from __future__ import annotations
@@ -23,21 +23,56 @@ def _params(args):
     return params, load_suite(params)
 
 
+def _everything(args):
+    """Params and every table of every suite (collect, stats and the report cover them all)."""
+    from bench.params import load_all, load_params, load_suite
+
+    params = load_params(args.params)
+    load_suite(params)  # the selected suite must agree with the entry list
+    return params, load_all(params)
+
+
+def _read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise BenchError(f"{path} not found: {what}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BenchError(f"{path} is not valid JSON ({exc}); rerun the stage that writes it") from None
+
+
 def cmd_validate(args) -> int:
     from bench.experiments import load_tables
-    from bench.params import load_params
+    from bench.params import load_all, load_params
     from bench.validate import check_resources
 
-    files = args.files or sorted(str(p) for p in Path("experiments").rglob("*.yaml"))
-    if not files:
-        raise BenchError("no table files found under experiments/")
-    tables = load_tables(files)
+    if args.files:
+        tables = load_tables(args.files)
+    else:
+        params = load_params(args.params)
+        missing = sorted(set(str(p) for p in Path("experiments").rglob("*.yaml")) - set(params.all_tables))
+        if missing:
+            raise BenchError(f"{params.path}: suites: table files in no suite: {', '.join(missing)}")
+        tables = load_all(params)
+        for name in params.suites:  # each suite must load on its own (derived entries resolve inside it)
+            load_tables(params.suites[name])
+        _params(args)
     check_resources(tables)
-    if not args.files:
-        _params(args)  # params.yaml must agree with the tables it names
-        load_params(args.params)
     n = sum(len(t.entries) for t in tables.values())
     print(f"ok: {len(tables)} tables, {n} entries valid")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from bench.data.prepare import prepare
+    from bench.io import write_json
+
+    params, tables = _params(args)
+    manifest = prepare(tables, args.data_dir, args.manual_dir)
+    write_json(args.manifest, manifest)
+    bad = [k for k, v in manifest.items() if v["status"] != "ok"]
+    print(f"wrote {args.manifest}: {len(manifest) - len(bad)} datasets ready"
+          + (f", {len(bad)} unavailable ({', '.join(bad)})" if bad else ""))
     return 0
 
 
@@ -47,8 +82,16 @@ def cmd_plan(args) -> int:
 
     params, tables = _params(args)
     check_resources(tables)
+    manifest = _read_json(Path(args.manifest), "run `bench prepare` (DVC stage `prepare`) first")
     out = Path(args.out)
-    plans = {e.id: e.plan() for t in tables.values() for e in t.entries.values()}
+    plans = {}
+    for t in tables.values():
+        for e in t.entries.values():
+            if e.runs:
+                names = [e.dataset["name"]] + [x["name"] for x in e.dataset["extra_eval"]]
+                plans[e.id] = {**e.plan(), "data": {n: manifest.get(n, {"status": "unavailable",
+                                                                         "reason": "not in the manifest"})
+                                                     for n in names}}
     for eid, plan in plans.items():
         write_json(out / f"{eid}.json", plan)
     for stale in out.glob("*.json"):
@@ -58,35 +101,60 @@ def cmd_plan(args) -> int:
     return 0
 
 
-def cmd_prepare(args) -> int:
-    from bench.data.prepare import prepare
+def _unavailable(plan: dict) -> str | None:
+    bad = [f"{name}: {rec.get('reason', rec['status'])}" for name, rec in plan.get("data", {}).items()
+           if rec["status"] != "ok"]
+    return "; ".join(bad) or None
 
-    params, tables = _params(args)
-    prepare(tables, args.data_dir)
+
+def cmd_select(args) -> int:
+    from bench.io import write_json
+
+    plan = _read_json(Path(args.plan_dir) / f"{args.entry}.json", f"unknown entry {args.entry!r} or no plan")
+    out = Path(args.out_dir) / f"{args.entry}.json"
+    select = plan["recipe"]["select"]
+    if select is None:
+        write_json(out, {"entry": args.entry, "param": None})
+        return 0
+    reason = _unavailable(plan)
+    if reason:
+        write_json(out, {"entry": args.entry, "param": select["param"], "status": "unavailable", "reason": reason})
+        print(f"{args.entry}: data unavailable, nothing selected", file=sys.stderr)
+        return 0
+    from bench.train.select import select_value
+
+    write_json(out, {"entry": args.entry, **select_value(plan, args.data_dir, args.device)})
     return 0
 
 
 def cmd_train(args) -> int:
+    from bench.io import write_json
+    from bench.train.checkpoint import write_checkpoint
+
+    plan = _read_json(Path(args.plan_dir) / f"{args.entry}.json",
+                      f"unknown entry {args.entry!r} or `bench plan` not run")
+    selected = _read_json(Path(args.select_dir) / f"{args.entry}.json", "run `bench select` first")
+    run_dir = Path(args.runs_dir) / args.entry / str(args.seed)
+    reason = _unavailable(plan) or (selected.get("reason") if selected.get("status") == "unavailable" else None)
+    if reason:  # the cell becomes UNAVAILABLE with this reason; no number is made up
+        write_checkpoint(run_dir / "checkpoint.pt", {"status": "unavailable", "reason": reason})
+        write_json(run_dir / "metrics.json", {"entry": args.entry, "table": plan["table"], "seed": args.seed,
+                                              "status": "unavailable", "reason": reason})
+        print(f"{args.entry} seed {args.seed}: UNAVAILABLE: {reason}", file=sys.stderr)
+        return 0
     import torch
 
-    from bench.io import write_json
-    from bench.train.loop import train
+    from bench.train.loop import apply_selection, train
 
-    plan_path = Path(args.plan_dir) / f"{args.entry}.json"
-    if not plan_path.is_file():
-        raise BenchError(f"{plan_path} not found: unknown entry {args.entry!r} or `bench plan` not run")
-    plan = json.loads(plan_path.read_text(encoding="utf-8"))
-    run_dir = Path(args.runs_dir) / args.entry / str(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    metrics, state = train(plan, args.seed, args.data_dir, args.device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / ".checkpoint.pt.tmp"
-    torch.save(state, tmp)
-    tmp.replace(run_dir / "checkpoint.pt")
+    metrics, state = train(apply_selection(plan, selected), args.seed, args.data_dir, args.device)
+    if selected.get("param"):
+        metrics["selected"] = {k: selected[k] for k in ("param", "value", "scores", "split") if k in selected}
+    write_checkpoint(run_dir / "checkpoint.pt", state)
     write_json(run_dir / "metrics.json", metrics)
-    print(f"{args.entry} seed {args.seed}: top1 {metrics['top1']:.2f}% in {metrics['wall_time_s']:.1f} s "
-          f"({metrics['images_per_s']:.0f} img/s on {metrics['device']})")
+    speed = f" ({metrics['images_per_s']:.0f} img/s on {metrics['device']})" if metrics["images_per_s"] else ""
+    print(f"{args.entry} seed {args.seed}: top1 {metrics['top1']:.2f}% in {metrics['wall_time_s']:.1f} s{speed}")
     return 0
 
 
@@ -94,14 +162,28 @@ def cmd_collect(args) -> int:
     from bench.io import write_text
     from bench.results import collect
 
-    params, tables = _params(args)
-    runs = collect(tables, params.seeds, args.runs_dir)
+    params, tables = _everything(args)
+    suite_of = {}
+    for name, files in params.suites.items():
+        for t in load_tables_quiet(files):
+            suite_of.setdefault(t, name)
+    hints = {tid: f"not run yet (suite {s}: `bench suite use {s}`, then `dvc repro`)" for tid, s in suite_of.items()}
+    runs = collect(tables, params.seeds, args.runs_dir, hints)
     write_text(args.out, runs.to_csv(index=False))
-    by_status = runs.drop_duplicates(["entry", "seed"]).status.value_counts().to_dict()
+    per_run = runs.drop_duplicates(["entry", "seed"])
+    by_status = per_run.status.value_counts().to_dict()
     print(f"collected {len(runs)} rows into {args.out}: " + ", ".join(f"{v} {k}" for k, v in by_status.items()))
-    for r in runs[runs.status != "ok"].drop_duplicates(["entry", "seed"]).itertuples():
-        print(f"  {r.status}: {r.entry} seed {r.seed} {r.reason}", file=sys.stderr)
+    selected = set(load_tables_quiet(params.tables))
+    for r in per_run[(per_run.status != "ok") & per_run.table.isin(selected)].itertuples():
+        print(f"  {r.status}: {r.entry} seed {r.seed}: {r.reason}", file=sys.stderr)
     return 0
+
+
+def load_tables_quiet(files: list[str]) -> list[str]:
+    """Table ids of some table files (already validated by the caller)."""
+    from bench.experiments import load_tables
+
+    return list(load_tables(files))
 
 
 def cmd_stats(args) -> int:
@@ -110,7 +192,7 @@ def cmd_stats(args) -> int:
     from bench.io import write_text
     from bench.results import judge
 
-    params, tables = _params(args)
+    params, tables = _everything(args)
     alpha = float(params.section("stats").get("alpha", 0.05))
     try:
         runs = pd.read_csv(args.runs)
@@ -129,9 +211,10 @@ def cmd_report(args) -> int:
     from bench.io import write_text
     from bench.report import render_html, render_markdown
 
-    params, tables = _params(args)
+    params, tables = _everything(args)
     try:
-        verdicts = pd.read_csv(args.verdicts, keep_default_na=False, na_values=[""])
+        verdicts = pd.read_csv(args.verdicts, keep_default_na=False, na_values=[""],
+                               dtype={"published_printed": str, "published_dispersion_printed": str})
     except (OSError, ValueError) as exc:
         raise BenchError(f"cannot read {args.verdicts}: {exc}; run `bench stats` first") from None
     title = str(params.section("report").get("title", "Reproducibility report"))
@@ -149,16 +232,42 @@ def cmd_check(args) -> int:
 
 def cmd_suite(args) -> int:
     from bench.experiments import load_tables
-    from bench.params import load_params, write_entries
+    from bench.params import load_params, runnable, write_suite
 
     params = load_params(args.params)
-    tables = load_tables(params.tables)
-    entries = [eid for t in tables.values() for eid in t.entries]
-    if args.write:
-        write_entries(args.params, entries)
-        print(f"wrote {len(entries)} entries into {args.params}")
-    else:
+    if args.action == "list":
+        for name, files in params.suites.items():
+            n = len(runnable(load_tables(files)))
+            mark = "*" if name == params.suite else " "
+            print(f"{mark} {name:<14} {n:>4} entries x {len(params.seeds)} seeds = {n * len(params.seeds):>4} "
+                  f"train stages  ({', '.join(files)})")
+        return 0
+    name = args.name or params.suite
+    if name not in params.suites:
+        from bench.errors import choices
+
+        raise BenchError(f"unknown suite {name!r}; {choices(name, params.suites)}")
+    entries = runnable(load_tables(params.suites[name]))
+    if args.action == "show":
         print("\n".join(entries))
+        return 0
+    write_suite(args.params, name, entries)
+    print(f"{args.params}: suite {name}, {len(entries)} entries x {len(params.seeds)} seeds.")
+    if args.action == "run":  # hand over to DVC: it runs the stages, skips what is up to date
+        import os
+
+        cmd = ["dvc", "exp", "run"] if args.exp else ["dvc", "repro"]
+        print("running: " + " ".join(cmd), flush=True)
+        os.execvp(cmd[0], cmd)
+    print("Next: `dvc repro` (or `dvc exp run`)")
+    return 0
+
+
+def cmd_published(args) -> int:
+    from bench.params import load_all, load_params
+    from bench.published import published_csv
+
+    sys.stdout.write(published_csv(load_all(load_params(args.params))))
     return 0
 
 
@@ -200,16 +309,27 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("validate", help="check table files and params.yaml")
     s.add_argument("files", nargs="*", help="table files (default: every experiments/**/*.yaml)")
     s.set_defaults(func=cmd_validate)
+    s = sub.add_parser("prepare", help="build the TFDS datasets the suite needs; write data/manifest.json")
+    s.add_argument("--data-dir", default="data/tfds")
+    s.add_argument("--manual-dir", default="data/manual", help="root of the TFDS manual_dir of each dataset")
+    s.add_argument("--manifest", default="data/manifest.json")
+    s.set_defaults(func=cmd_prepare)
     s = sub.add_parser("plan", help="write plan/<entry>.json, the recipe each train stage depends on")
     s.add_argument("--out", default="plan")
+    s.add_argument("--manifest", default="data/manifest.json")
     s.set_defaults(func=cmd_plan)
-    s = sub.add_parser("prepare", help="build the TFDS datasets the suite needs")
+    s = sub.add_parser("select", help="choose an entry's lr or rho on held-out data (select/<entry>.json)")
+    s.add_argument("--entry", required=True)
+    s.add_argument("--plan-dir", default="plan")
+    s.add_argument("--out-dir", default="select")
     s.add_argument("--data-dir", default="data/tfds")
-    s.set_defaults(func=cmd_prepare)
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=cmd_select)
     s = sub.add_parser("train", help="train and evaluate one (entry, seed)")
     s.add_argument("--entry", required=True)
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--plan-dir", default="plan")
+    s.add_argument("--select-dir", default="select")
     s.add_argument("--data-dir", default="data/tfds")
     s.add_argument("--runs-dir", default="runs")
     s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -231,9 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--verdicts", default="results/verdicts.csv")
     s.add_argument("--table", action="append", help="limit to this table id (repeatable)")
     s.set_defaults(func=cmd_check)
-    s = sub.add_parser("suite", help="list the suite's entries, or --write them into params.yaml")
-    s.add_argument("--write", action="store_true")
+    s = sub.add_parser("suite", help="list the suites, show one's entries, `use` one (rewrites params.yaml), "
+                                     "or `run` one (use, then dvc repro)")
+    s.add_argument("action", nargs="?", choices=("list", "show", "use", "run"), default="list")
+    s.add_argument("name", nargs="?", help="suite name (default: the selected one)")
+    s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
     s.set_defaults(func=cmd_suite)
+    s = sub.add_parser("published", help="print every published cell of every table file as CSV")
+    s.set_defaults(func=cmd_published)
 
     s = sub.add_parser("tune-rho", help="choose SAM's rho on a held-out part of the training split")
     s.add_argument("--entry", required=True)

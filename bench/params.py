@@ -1,8 +1,11 @@
-"""params.yaml: which tables the pipeline runs, with which seeds.
+"""params.yaml: which suite the pipeline runs, with which seeds.
 
-DVC expands the `train` matrix from `entries` x `seeds`; the per-entry recipe
-lives in the table files and reaches each stage through `plan/<entry>.json`,
-so editing one entry reruns only that entry's stages.
+A suite is a named list of table files (`suites:`); `suite:` picks the one
+`dvc repro` trains. DVC expands the `train` matrix from `entries` x `seeds`,
+where `entries` lists the suite's entries that run (`bench suite use NAME`
+rewrites `suite` and `entries` together). Collect, stats and the report cover
+every table of every suite, so tables not run yet still appear, their cells
+marked as such.
 """
 
 from __future__ import annotations
@@ -13,17 +16,28 @@ from typing import Any
 
 import yaml
 
-from bench.errors import TableError
+from bench.errors import TableError, choices
 from bench.experiments import Table, load_tables
 
 
 @dataclass(frozen=True)
 class Params:
     path: str
-    tables: list[str]
+    suite: str
+    suites: dict[str, list[str]]
     seeds: list[int]
     entries: list[str]
     raw: dict[str, Any]
+
+    @property
+    def tables(self) -> list[str]:
+        """The table files of the selected suite."""
+        return self.suites[self.suite]
+
+    @property
+    def all_tables(self) -> list[str]:
+        """Every table file of every suite, each once, in suite order."""
+        return list(dict.fromkeys(t for files in self.suites.values() for t in files))
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.raw.get(name) or {}
@@ -43,12 +57,18 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise TableError(path, "", "expected a mapping at the top level")
 
-    def str_list(key: str) -> list[str]:
-        value = raw.get(key)
+    def str_list(value: Any, key: str) -> list[str]:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise TableError(path, key, "expected a non-empty list of strings")
         return value
 
+    suites = raw.get("suites")
+    if not isinstance(suites, dict) or not suites:
+        raise TableError(path, "suites", "expected a mapping of suite name -> list of table files")
+    suites = {str(k): str_list(v, f"suites.{k}") for k, v in suites.items()}
+    suite = raw.get("suite")
+    if suite not in suites:
+        raise TableError(path, "suite", f"unknown suite {suite!r}; {choices(str(suite), suites)}")
     seeds = raw.get("seeds")
     if not isinstance(seeds, list) or not seeds:
         raise TableError(path, "seeds", "expected a non-empty list of integer seeds")
@@ -56,28 +76,45 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise TableError(path, "seeds", f"seeds must be integers in [0, 2**31), got {seeds!r:.80}")
     if len(set(seeds)) != len(seeds):
         raise TableError(path, "seeds", "seeds must be distinct")
-    return Params(path, str_list("tables"), seeds, str_list("entries"), raw)
+    return Params(path, suite, suites, seeds, str_list(raw.get("entries"), "entries"), raw)
+
+
+def runnable(tables: dict[str, Table]) -> list[str]:
+    """Entries with train stages of their own: not derived, not unavailable."""
+    return [eid for t in tables.values() for eid, e in t.entries.items() if e.runs]
 
 
 def load_suite(params: Params) -> dict[str, Table]:
-    """The params' tables, checked against the params' entry list (the DVC matrix)."""
+    """The selected suite's tables, checked against the params' entry list (the DVC matrix)."""
     tables = load_tables(params.tables)
-    declared = {eid for t in tables.values() for eid in t.entries}
-    listed = set(params.entries)
+    declared, listed = set(runnable(tables)), set(params.entries)
     if declared != listed:
         missing, extra = sorted(declared - listed), sorted(listed - declared)
-        parts = [f"missing {missing}" if missing else "", f"not in any table {extra}" if extra else ""]
+        parts = [f"missing {missing}" if missing else "", f"not runnable in suite {params.suite!r}: {extra}"
+                 if extra else ""]
         raise TableError(params.path, "entries",
-                         "must list every entry of the tables in `tables`: " + "; ".join(p for p in parts if p)
-                         + ". Run `bench suite --write` to regenerate the list.")
+                         "must list every runnable entry of the suite's tables: " + "; ".join(p for p in parts if p)
+                         + f". Run `bench suite use {params.suite}` to regenerate the list.")
     return tables
 
 
-def write_entries(path: str | Path, entries: list[str]) -> None:
-    """Replace the `entries:` block of params.yaml, keeping the rest of the file as written."""
+def load_all(params: Params) -> dict[str, Table]:
+    """Every table of every suite (what collect, stats and the report cover)."""
+    return load_tables(params.all_tables)
+
+
+def write_suite(path: str | Path, suite: str, entries: list[str]) -> None:
+    """Set `suite:` and replace the `entries:` block of params.yaml, keeping the rest as written."""
     from bench.io import write_text
 
     lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("suite:"):
+            comment = line[line.index("#"):] if "#" in line else ""
+            lines[i] = f"suite: {suite}" + (f"  {comment}" if comment else "")
+            break
+    else:
+        lines.insert(0, f"suite: {suite}")
     start = next((i for i, line in enumerate(lines) if line.startswith("entries:")), None)
     block = ["entries:"] + [f"  - {e}" for e in entries]
     if start is None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench import stats
 from bench.experiments import METRICS, Table
+from bench.published import dataset_name
 
 PROVENANCE = ("git_commit", "device", "device_name", "wall_time_s", "images_per_s", "steps", "epochs")
 RUN_COLUMNS = ["table", "entry", "row", "column", "dataset", "seed", "metric", "value", "status", "reason",
@@ -37,21 +38,56 @@ def read_run(path: Path) -> dict:
     return data
 
 
-def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "runs") -> pd.DataFrame:
+def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
+    """One seed of a derived cell: the mean of `key` over its source entries' runs of that seed."""
+    key = entry.derived["key"].removesuffix("_err")
+    values, sources = [], entry.derived["from"]
+    for src in sources:
+        if src not in entries:
+            return {"status": "missing", "reason": f"source entry {src} is not in the loaded tables"}
+        if entries[src].unavailable:
+            return {"status": "unavailable", "reason": entries[src].unavailable}
+        data = read_run(runs_dir / src / str(seed) / "metrics.json")
+        if data.get("status") != "ok":
+            return {**data, "status": data.get("status", "failed"),
+                    "reason": f"from {src}: {data.get('reason', data.get('status'))}"}
+        if key not in data:
+            return {"status": "failed", "reason": f"{src} seed {seed}: metrics.json has no {key!r}"}
+        values.append(float(data[key]))
+    mean = float(np.mean(values))
+    first = read_run(runs_dir / sources[0] / str(seed) / "metrics.json")
+    wall = sum(float(read_run(runs_dir / s / str(seed) / "metrics.json").get("wall_time_s") or 0) for s in sources)
+    return {**first, "status": "ok", "top1": mean, "top1_err": 100.0 - mean, "wall_time_s": wall,
+            "reason": f"mean of {len(sources)} entries" if len(sources) > 1 else f"{key} of {sources[0]}"}
+
+
+def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "runs",
+            not_run: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per (entry, seed, metric) for every table; derived cells computed from their sources.
+
+    `not_run` gives, per table id, the reason shown for runs that do not exist yet
+    (typically: which suite to select to run them).
+    """
+    entries = {eid: e for t in tables.values() for eid, e in t.entries.items()}
     rows = []
     for table in tables.values():
         for entry in table.entries.values():
             for seed in seeds:
                 run_dir = Path(runs_dir) / entry.id / str(seed)
-                data = read_run(run_dir / "metrics.json")
-                status = data.get("status", "failed")
                 if entry.unavailable:
-                    status, data = "unavailable", {"reason": entry.unavailable}
+                    data = {"status": "unavailable", "reason": entry.unavailable}
+                elif entry.derived:
+                    data = _derive(entry, seed, Path(runs_dir), entries)
+                else:
+                    data = read_run(run_dir / "metrics.json")
+                status = data.get("status", "failed")
+                if status == "missing":
+                    data["reason"] = (not_run or {}).get(table.id, "not run yet")
                 for metric in METRICS:
                     value = data.get(metric) if status == "ok" else None
                     rows.append({
                         "table": table.id, "entry": entry.id, "row": entry.row, "column": entry.column,
-                        "dataset": f"{entry.dataset['name']}:{entry.dataset['test_split']}", "seed": seed,
+                        "dataset": dataset_name(entry), "seed": seed,
                         "metric": metric, "value": float(value) if value is not None else np.nan,
                         "status": status, "reason": data.get("reason", ""),
                         **{k: data.get(k) for k in PROVENANCE},
@@ -62,10 +98,23 @@ def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def _decimals(value: float) -> int:
-    """Decimals as printed: 88.55 -> 2 (for the rounding floor of the published std)."""
-    text = repr(float(value))
-    return len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 0
+def _decimals(value: float | str) -> int:
+    """Decimals as printed: "99.50" -> 2, 88.55 -> 2 (for the rounding floor of the published std)."""
+    text = value if isinstance(value, str) else repr(float(value))
+    if "." not in text or "e" in text:
+        return 0
+    return len(text.split(".")[1]) if isinstance(value, str) else len(text.split(".")[1].rstrip("0"))
+
+
+def _why(bad: pd.DataFrame) -> str:
+    """The reason a cell has too few runs: one shared reason, or one per seed."""
+    reasons = {r if st == "missing" and r else f"{st}: {r}" if r else st
+               for st, r in zip(bad.status, bad.reason.fillna(""))}
+    if len(reasons) == 1:
+        return reasons.pop()
+    per_seed = sorted({f"seed {s}: {st}" + (f" ({r})" if r else "") for s, st, r in
+                       zip(bad.seed, bad.status, bad.reason.fillna(""))})
+    return "fewer than two successful runs: " + "; ".join(per_seed)
 
 
 def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -79,11 +128,13 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             values = ok["value"].tolist()
             pub = entry.published
             pstd, pn = stats.published_std(pub.dispersion, table.dispersion_kind, table.dispersion_n,
-                                           _decimals(pub.value) if pub.dispersion is not None else None)
+                                           _decimals(pub.printed or pub.value) if pub.dispersion is not None else None)
             row = {
                 "table": table.id, "entry": entry.id, "row": entry.row, "column": entry.column,
                 "metric": table.metric, "higher_is_better": table.higher_is_better,
                 "published": pub.value, "published_dispersion": pub.dispersion,
+                "published_printed": pub.printed, "published_dispersion_printed": pub.printed_dispersion,
+                "derived_from": ";".join(entry.derived["from"]) if entry.derived else "", "note": entry.note,
                 "dispersion_kind": table.dispersion_kind if pub.dispersion is not None else "none",
                 "published_n": pn, "published_std": pstd, "source": pub.source, "margin": table.margin,
                 "n_runs": len(values), "n_expected": len(sel), "values": ";".join(f"{v:.4f}" for v in values),
@@ -97,10 +148,7 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             }
             bad = sel[sel.status != "ok"]
             if len(values) < 2:
-                reasons = sorted(set(f"seed {s}: {st}" + (f" ({r})" if r else "")
-                                     for s, st, r in zip(bad.seed, bad.status, bad.reason)))
-                row.update(verdict=stats.UNAVAILABLE,
-                           reason=entry.unavailable or "fewer than two successful runs: " + "; ".join(reasons))
+                row.update(verdict=stats.UNAVAILABLE, reason=entry.unavailable or _why(bad))
             else:
                 test = stats.test_cell(values, pub.value, pstd, pn, table.margin, alpha)
                 row.update(stats.as_row(test))
@@ -115,6 +163,9 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             cell["p_holm"] = p_holm
             cell["verdict"] = stats.verdict(test, p_holm, table.margin, alpha)
     frame = pd.DataFrame(out)
+    for col in ("delta", "ci95_low", "ci95_high", "p_welch", "p_tost", "df", "mde", "prediction_interval", "p_holm"):
+        if col not in frame:  # no cell had two runs: keep the columns, empty
+            frame[col] = np.nan
     sign = np.where(frame["higher_is_better"], 1.0, -1.0)
     frame["worse"] = (frame.get("delta", pd.Series(np.nan, index=frame.index)) * sign) < 0
     return frame

@@ -15,7 +15,7 @@ TABLE = textwrap.dedent("""\
     version: 1
     id: t1
     title: "Hostile <script>alert(1)</script> table"
-    source: {kind: paper, title: P, arxiv: "1", table: 2}
+    source: {kind: paper, paper: P, title: P, arxiv: "1", table: 2}
     metric: top1
     dispersion: {kind: std, n: 3}
     margin: 1.0
@@ -71,7 +71,7 @@ def test_html_escapes_and_shows_cells(judged):
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "<b>row</b>" not in html and "&lt;b&gt;row&lt;/b&gt;" in html
     assert "REPRODUCED" in html and "DISCREPANT" in html
-    assert "ref 90.00 ± 0.10" in html and "ours 90.00 ± 0.10" in html
+    assert "ref 90 ± 0.1" in html and "ours 90.00 ± 0.10" in html  # reference as the file writes it
     assert "http" not in html.split("<body>")[0]  # no external resources in the head
     assert ">nan<" not in html.replace(" ", "")
 
@@ -108,4 +108,22 @@ def test_unavailable_cell(tmp_path):
     runs = collect({"t1": table}, [0, 1, 2], tmp_path / "none")
     v = judge({"t1": table}, runs)
     assert (v.verdict == "UNAVAILABLE").all()
-    assert v.reason.str.contains("missing").all()
+    assert (v.reason == "not run yet").all()
+
+
+def test_paper_tables_render_before_any_run(tmp_path, monkeypatch):
+    """Every shipped paper table in the report with no run at all: reasons, printed values, the cost row."""
+    from bench.params import load_all, load_params
+    from conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    tables = load_all(load_params("params.yaml"))
+    runs = collect(tables, [0, 1, 2], tmp_path / "no-runs", {"vit_table2": "not run yet (suite vit_table2)"})
+    v = judge(tables, runs)
+    assert (v[v.table.isin(["vit_table2", "sam_table10"])].verdict == "UNAVAILABLE").all()
+    html = render_html(tables, v)
+    assert "private weights: ViT-H/14 pre-trained on JFT-300M was never released" in html
+    assert "not run yet (suite vit_table2)" in html
+    assert "ref 99.74 ± 0.00" in html and "ref 88.4<" in html  # as printed in ViT Table 2
+    assert "TPUv3-core-days" in html and "paper 2.5k" in html
+    assert "ref 0.63 ± 0.02" in html  # SAM Table 3, Flowers, EffNet-b7 + SAM

@@ -50,15 +50,21 @@ def summarise(verdicts: pd.DataFrame) -> pd.DataFrame:
 
 
 def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report") -> str:
-    verdicts = verdicts.fillna({"reason": "", "device": "", "git_commit": "", "seeds": ""})
+    text = ["reason", "device", "git_commit", "seeds", "derived_from", "note", "published_printed",
+            "published_dispersion_printed"]
+    verdicts = verdicts.copy()
+    for col in text:  # empty CSV fields read back as NaN floats
+        verdicts[col] = verdicts[col].astype(object).where(verdicts[col].notna(), "") if col in verdicts else ""
     cells = {(r["table"], r["row"], r["column"]): r for r in verdicts.to_dict("records")}
     counts = summarise(verdicts)
     sections = []
     for t in tables.values():
         rows = [(row, [cells.get((t.id, row, col)) for col in t.columns]) for row in t.rows]
-        compute_h = verdicts.loc[verdicts.table == t.id, "wall_time_s"].fillna(0).sum() / 3600.0
+        own = verdicts[(verdicts.table == t.id) & (verdicts.derived_from == "")]  # derived cells reuse runs
+        compute_h = own["wall_time_s"].fillna(0).sum() / 3600.0
+        cost_h = (own.groupby("column")["wall_time_s"].sum() / 3600.0).to_dict()
         sections.append({"table": t, "rows": rows, "counts": counts.loc[t.id].to_dict() if t.id in counts.index
-                         else dict.fromkeys(VERDICTS, 0), "compute_h": compute_h})
+                         else dict.fromkeys(VERDICTS, 0), "compute_h": compute_h, "cost_h": cost_h})
     return _env().get_template("report.html.j2").render(
         title=title, sections=sections, verdict_names=VERDICTS,
         totals={v: int(counts[v].sum()) for v in VERDICTS},
@@ -74,9 +80,15 @@ def render_markdown(tables: dict[str, Table], verdicts: pd.DataFrame) -> str:
     for tid in tables:
         c = counts.loc[tid] if tid in counts.index else dict.fromkeys(VERDICTS, 0)
         lines.append(f"| {tid} | " + " | ".join(str(int(c[v])) for v in VERDICTS) + " |")
-    flagged = verdicts[verdicts.verdict.isin([DISCREPANT, UNAVAILABLE])]
+    unavailable = verdicts[verdicts.verdict == UNAVAILABLE].fillna({"reason": ""})
+    if len(unavailable):
+        lines += ["", "Unavailable cells, by reason:", "", "| cells | reason |", "|---:|---|"]
+        for reason, n in unavailable.groupby("reason").size().sort_values(ascending=False).items():
+            lines.append(f"| {n} | {str(reason).replace('|', '/')} |")
+    flagged = verdicts[verdicts.verdict == DISCREPANT]
     if len(flagged):
-        lines += ["", "| table | cell | verdict | reference | reproduced | delta [95% CI] |", "|---|---|---|---:|---:|---|"]
+        lines += ["", "| table | cell | verdict | reference | reproduced | delta [95% CI] |",
+                  "|---|---|---|---:|---:|---|"]
         for r in flagged.to_dict("records"):
             ci = f"[{_fmt(r.get('ci95_low'))}, {_fmt(r.get('ci95_high'))}]"
             lines.append(f"| {r['table']} | {r['row']} / {r['column']} | {r['verdict']} | {_fmt(r['published'])} "
