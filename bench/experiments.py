@@ -94,6 +94,8 @@ class Table:
     entries: dict[str, Entry] = field(default_factory=dict)
     # A printed compute row (ViT Table 2's TPUv3-core-days): row name, unit, column -> Published.
     costs: dict[str, Any] | None = None
+    claims: list = field(default_factory=list)  # bench.claims.Claim
+    figures: list = field(default_factory=list)  # effect charts: {title, control, treatments}
 
     @property
     def paper(self) -> str:
@@ -259,7 +261,7 @@ def parse_table(path: str | Path, text: str) -> Table:
         raise c.fail(where, f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
     top = c.mapping(raw, "")
     c.only(top, "", ("version", "id", "title", "source", "metric", "dispersion", "margin", "layout", "entries",
-                     "costs"))
+                     "costs", "claims", "figures"))
     version = c.integer(top, "version", "", 1, 1_000_000)
     source = c.mapping(c.get(top, "source", "", dict), "source")
     kind = c.get(source, "kind", "source", str)
@@ -305,7 +307,29 @@ def parse_table(path: str | Path, text: str) -> Table:
         table.entries[eid] = _entry(c, table, eid, raw_entry)
     if top.get("costs") is not None:
         object.__setattr__(table, "costs", _costs(c, top["costs"], table))  # frozen: set once, here
+    if top.get("claims") is not None:
+        from bench.claims import parse_claims
+
+        table.claims.extend(parse_claims(c, top["claims"], table))
+    if top.get("figures") is not None:
+        table.figures.extend(_figures(c, top["figures"], table))
     return table
+
+
+def _figures(c: _Checker, raw: Any, table: Table) -> list[dict[str, Any]]:
+    """Effect charts (SAM's Figure 1, left): per row, treatment columns against a control column."""
+    out = []
+    for i, item in enumerate(c.get({"figures": raw}, "figures", "", list)):
+        path = f"figures[{i}]"
+        d = c.mapping(item, path)
+        c.only(d, path, ("title", "control", "treatments"))
+        control = c.get(d, "control", path, str)
+        treatments = c.get(d, "treatments", path, list)
+        for col in [control, *treatments]:
+            if col not in table.columns:
+                raise c.fail(path, f"unknown column {col!r}; {choices(str(col), table.columns)}")
+        out.append({"title": c.get(d, "title", path, str), "control": control, "treatments": list(treatments)})
+    return out
 
 
 def _costs(c: _Checker, raw: Any, table: Table) -> dict[str, Any]:
@@ -358,6 +382,12 @@ def load_tables(paths: list[str | Path]) -> dict[str, Table]:
                 if entries[src].derived is not None:
                     raise TableError(t.path, f"entries.{e.id}.derived.from[{i}]",
                                      f"{src!r} is itself derived; derive from entries that run")
+        for i, claim in enumerate(t.claims):
+            for j, pair in enumerate(claim.pairs):
+                for eid in pair:
+                    if eid not in entries:
+                        raise TableError(t.path, f"claims[{i}].pairs[{j}]",
+                                         f"unknown entry {eid!r}; {choices(eid, entries)}")
     return tables
 
 
