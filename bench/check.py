@@ -1,34 +1,82 @@
-"""`bench check`: the CI gate over results/verdicts.csv.
+"""`bench check`: the CI gate over results/verdicts.csv and results/claims.csv.
 
-Fails (exit 1) only on cells that are DISCREPANT in the worse direction;
-beating the reference is reported but does not fail. Prints the offenders
-with their differences and 95% CIs.
+Fails (exit 1) only on cells that are DISCREPANT in the worse direction and
+on claims that are CONTRADICTED (the reproduced effect significantly opposes
+the claim). Beating the reference is flagged, not failed; claims that are
+merely not shown with the seeds used do not fail either. `--table` and
+`--claim` limit the gate. Offenders are printed as a table with their
+differences and 95% CIs.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
+from bench.claims import CONTRADICTED
 from bench.errors import BenchError
 from bench.stats import DISCREPANT
 
 
-def check(verdicts_path: str, tables: list[str] | None = None) -> int:
+def _read(path: str, what: str) -> pd.DataFrame:
     try:
-        v = pd.read_csv(verdicts_path)
+        return pd.read_csv(path)
     except (OSError, ValueError) as exc:
-        raise BenchError(f"cannot read {verdicts_path}: {exc}; run `dvc repro` first") from None
-    if tables:
-        unknown = sorted(set(tables) - set(v.table))
-        if unknown:
-            raise BenchError(f"--table {unknown[0]!r} is not in {verdicts_path}; tables: {sorted(set(v.table))}")
-        v = v[v.table.isin(tables)]
+        raise BenchError(f"cannot read {what} {path}: {exc}; run `dvc repro` first") from None
+
+
+def _limit(frame: pd.DataFrame, column: str, wanted: list[str] | None, flag: str, path: str) -> pd.DataFrame:
+    if not wanted:
+        return frame
+    unknown = sorted(set(wanted) - set(frame[column]))
+    if unknown:
+        raise BenchError(f"{flag} {unknown[0]!r} is not in {path}; valid: {', '.join(sorted(set(frame[column])))}")
+    return frame[frame[column].isin(wanted)]
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    for line in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+
+
+def check(verdicts_path: str, tables: list[str] | None = None, claims_path: str | None = None,
+          claims: list[str] | None = None) -> int:
+    v = _read(verdicts_path, "cell verdicts")
+    if claims and tables is None:
+        v = v.iloc[0:0]  # --claim alone: gate only the chosen claims
+    v = _limit(v, "table", tables, "--table", verdicts_path)
+    c = pd.DataFrame(columns=["claim", "table", "claim_verdict"])
+    if claims_path and Path(claims_path).is_file():
+        c = _read(claims_path, "claim verdicts")
+    elif claims:
+        raise BenchError(f"--claim given but {claims_path} does not exist; run `dvc repro` first")
+    if tables and not claims:
+        c = c[c.table.isin(tables)]
+    elif claims:
+        c = _limit(c, "claim", claims, "--claim", str(claims_path))
+
     discrepant = v[v.verdict == DISCREPANT]
-    worse, better = discrepant[discrepant.worse.astype(bool)], discrepant[~discrepant.worse.astype(bool)]
-    for label, frame in (("FAIL (worse than reference)", worse), ("flag (better than reference)", better)):
-        for r in frame.itertuples():
-            print(f"{label}: {r.table} {r.entry} [{r.row} / {r.column}]: {r.metric} {r.mean:.2f} vs {r.published:.2f}, "
-                  f"delta {r.delta:+.2f} [95% CI {r.ci95_low:+.2f}, {r.ci95_high:+.2f}], margin {r.margin}")
+    worse = discrepant[discrepant.worse.astype(bool)]
+    better = discrepant[~discrepant.worse.astype(bool)]
+    contradicted = c[c.claim_verdict == CONTRADICTED]
+    rows = [["FAIL" if w else "flag", r.table, f"{r.entry} [{r.row} / {r.column}]", f"{r.mean:.2f}",
+             f"{r.published:g}", f"{r.delta:+.2f}", f"[{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]", f"{r.margin:g}"]
+            for w, frame in ((True, worse), (False, better)) for r in frame.itertuples()]
+    if rows:
+        print("cells DISCREPANT (FAIL: worse than the reference; flag: better, not failed):")
+        _print_table(["", "table", "cell", "ours", "published", "delta", "95% CI", "margin"], rows)
+    pair_rows = [[r.claim, f"{r.treatment} - {r.control}", f"{r.effect:+.2f}", f"{r.published_effect:+.2f}",
+                  f"[{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]", r.verdict]
+                 for r in contradicted.itertuples()]
+    if pair_rows:
+        print("claims CONTRADICTED (FAIL):")
+        _print_table(["claim", "pair", "ours", "published", "95% CI", "pair verdict"], pair_rows)
     counts = ", ".join(f"{n} {k}" for k, n in v.verdict.value_counts().items())
-    print(f"check: {len(v)} cells ({counts}); {len(worse)} failing")
-    return 1 if len(worse) else 0
+    per_claim = c.drop_duplicates("claim")
+    claim_counts = ", ".join(f"{n} {k}" for k, n in per_claim.claim_verdict.value_counts().items())
+    failing = len(worse) + contradicted.claim.nunique()
+    print(f"check: {len(v)} cells ({counts or 'none'}); {len(per_claim)} claims ({claim_counts or 'none'}); "
+          f"{failing} failing")
+    return 1 if failing else 0

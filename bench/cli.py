@@ -198,10 +198,20 @@ def cmd_stats(args) -> int:
         runs = pd.read_csv(args.runs)
     except (OSError, ValueError) as exc:
         raise BenchError(f"cannot read {args.runs}: {exc}; run `bench collect` first") from None
+    from bench.claims import judge_claims
+    from bench.io import write_json
+    from bench.results import summary
+
     verdicts = judge(tables, runs, alpha)
+    claims = judge_claims(tables, runs, alpha)
     write_text(args.out, verdicts.to_csv(index=False))
+    write_text(args.claims_out, claims.to_csv(index=False))
+    write_json(args.summary_out, summary(verdicts, claims))
     print(f"judged {len(verdicts)} cells into {args.out}: " + ", ".join(
         f"{v} {k}" for k, v in verdicts.verdict.value_counts().items()))
+    per_claim = claims.drop_duplicates("claim")
+    print(f"judged {len(per_claim)} claims into {args.claims_out}: " + ", ".join(
+        f"{v} {k}" for k, v in per_claim.claim_verdict.value_counts().items()))
     return 0
 
 
@@ -212,14 +222,18 @@ def cmd_report(args) -> int:
     from bench.report import render_html, render_markdown
 
     params, tables = _everything(args)
-    try:
-        verdicts = pd.read_csv(args.verdicts, keep_default_na=False, na_values=[""],
-                               dtype={"published_printed": str, "published_dispersion_printed": str})
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"cannot read {args.verdicts}: {exc}; run `bench stats` first") from None
+    frames = {}
+    for name, path, stage in (("verdicts", args.verdicts, "stats"), ("claims", args.claims, "stats"),
+                              ("runs", args.runs, "collect")):
+        try:
+            frames[name] = pd.read_csv(path, keep_default_na=False, na_values=[""],
+                                       dtype={"published_printed": str, "published_dispersion_printed": str})
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
     title = str(params.section("report").get("title", "Reproducibility report"))
-    write_text(Path(args.out_dir) / "index.html", render_html(tables, verdicts, title))
-    write_text(Path(args.out_dir) / "summary.md", render_markdown(tables, verdicts))
+    html = render_html(tables, frames["verdicts"], title, frames["runs"], frames["claims"])
+    write_text(Path(args.out_dir) / "index.html", html)
+    write_text(Path(args.out_dir) / "summary.md", render_markdown(tables, frames["verdicts"], frames["claims"]))
     print(f"wrote {args.out_dir}/index.html and {args.out_dir}/summary.md")
     return 0
 
@@ -227,7 +241,7 @@ def cmd_report(args) -> int:
 def cmd_check(args) -> int:
     from bench.check import check
 
-    return check(args.verdicts, args.table)
+    return check(args.verdicts, args.table, args.claims, args.claim)
 
 
 def cmd_suite(args) -> int:
@@ -260,6 +274,26 @@ def cmd_suite(args) -> int:
         print("running: " + " ".join(cmd), flush=True)
         os.execvp(cmd[0], cmd)
     print("Next: `dvc repro` (or `dvc exp run`)")
+    return 0
+
+
+def cmd_verdict(args) -> int:
+    from bench.results import _decimals
+    from bench.stats import judge_one
+
+    try:
+        published = float(args.published)
+    except ValueError:
+        raise BenchError(f"--published: expected a number, got {args.published!r}") from None
+    if args.kind == "none" and args.dispersion is not None:
+        raise BenchError("--dispersion was given with --kind none; omit it when the paper printed none")
+    if args.kind != "none" and args.dispersion is None:
+        raise BenchError(f"--kind {args.kind} needs --dispersion (or use --kind none)")
+    if args.dispersion is not None and args.dispersion < 0 or args.margin <= 0 or args.n < 1:
+        raise BenchError("--dispersion must be >= 0, --margin > 0 and --n >= 1")
+    decimals = _decimals(args.published.strip()) if args.dispersion is not None else None
+    result = judge_one(args.values, published, args.dispersion, args.kind, args.n, args.margin, decimals)
+    print(json.dumps(result))
     return 0
 
 
@@ -342,14 +376,21 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("stats", help="judge every cell into results/verdicts.csv")
     s.add_argument("--runs", default="results/runs.csv")
     s.add_argument("--out", default="results/verdicts.csv")
+    s.add_argument("--claims-out", default="results/claims.csv")
+    s.add_argument("--summary-out", default="results/summary.json", help="counts for `dvc metrics`")
     s.set_defaults(func=cmd_stats)
     s = sub.add_parser("report", help="render reports/index.html and reports/summary.md")
     s.add_argument("--verdicts", default="results/verdicts.csv")
+    s.add_argument("--claims", default="results/claims.csv")
+    s.add_argument("--runs", default="results/runs.csv")
     s.add_argument("--out-dir", default="reports")
     s.set_defaults(func=cmd_report)
-    s = sub.add_parser("check", help="CI gate: exit 1 when a cell is DISCREPANT in the worse direction")
+    s = sub.add_parser("check", help="CI gate: exit 1 when a cell is DISCREPANT in the worse direction "
+                                     "or a claim is CONTRADICTED")
     s.add_argument("--verdicts", default="results/verdicts.csv")
-    s.add_argument("--table", action="append", help="limit to this table id (repeatable)")
+    s.add_argument("--claims", default="results/claims.csv")
+    s.add_argument("--table", action="append", help="limit to this table id (repeatable): its cells and claims")
+    s.add_argument("--claim", action="append", help="limit to this claim id (repeatable)")
     s.set_defaults(func=cmd_check)
     s = sub.add_parser("suite", help="list the suites, show one's entries, `use` one (rewrites params.yaml), "
                                      "or `run` one (use, then dvc repro)")
@@ -357,6 +398,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("name", nargs="?", help="suite name (default: the selected one)")
     s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
     s.set_defaults(func=cmd_suite)
+    s = sub.add_parser("verdict", help="judge one cell from the shell; prints one JSON object")
+    s.add_argument("--published", required=True, help="the published value, as printed (its digits set the "
+                   "rounding floor of the dispersion)")
+    s.add_argument("--dispersion", type=float, help="the published dispersion; omit when none was printed")
+    s.add_argument("--kind", choices=("std", "ci95", "none"), required=True)
+    s.add_argument("--n", type=int, default=1, help="the published number of runs")
+    s.add_argument("--values", type=float, nargs="+", required=True, help="the reproduced runs")
+    s.add_argument("--margin", type=float, required=True)
+    direction = s.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--higher-is-better", action="store_true")
+    direction.add_argument("--lower-is-better", action="store_true")
+    s.set_defaults(func=cmd_verdict)
     s = sub.add_parser("published", help="print every published cell of every table file as CSV")
     s.set_defaults(func=cmd_published)
 

@@ -114,3 +114,18 @@ def as_row(test: CellTest) -> dict:
     row = asdict(test)
     row["ci95_low"], row["ci95_high"] = row.pop("ci95")
     return row
+
+
+def judge_one(values: list[float], published: float, dispersion: float | None, kind: str, n: int, margin: float,
+              decimals: int | None = None, alpha: float = 0.05) -> dict:
+    """One cell on its own (`bench verdict`): no other cells, so no multiplicity correction (Holm of one p = p).
+
+    Returns the contract's keys: verdict, delta, ci95 [low, high], p_welch, p_tost, mde (None where undefined).
+    """
+    pstd, pn = published_std(dispersion, kind if dispersion is not None else "none", n, decimals)
+    if len(values) < 2:
+        return {"verdict": UNAVAILABLE, "delta": None, "ci95": [None, None], "p_welch": None, "p_tost": None,
+                "mde": None}
+    test = test_cell(values, published, pstd, pn, margin, alpha)
+    return {"verdict": verdict(test, test.p_welch, margin, alpha), "delta": test.delta,
+            "ci95": [test.ci95[0], test.ci95[1]], "p_welch": test.p_welch, "p_tost": test.p_tost, "mde": test.mde}

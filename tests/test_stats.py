@@ -87,3 +87,85 @@ def test_holm_hand_worked():
 def test_identical_runs_exact_reference():
     r = stats.test_cell([90.0, 90.0], 90.0, 0.0, 1, margin=0.5)
     assert r.delta == 0 and r.p_tost == 0.0
+
+
+def _verdict_cli(capsys, *args):
+    from bench.cli import main
+
+    code = main(["verdict", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_bench_verdict_contract_std_path(capsys):
+    import json
+
+    code, out, _ = _verdict_cli(capsys, "--published", "81.0", "--dispersion", "0.3", "--kind", "std", "--n", "3",
+                                "--values", "80.6", "80.9", "80.7", "--margin", "0.5", "--higher-is-better")
+    assert code == 0
+    result = json.loads(out)
+    assert list(result) == ["verdict", "delta", "ci95", "p_welch", "p_tost", "mde"]
+    # the worked example above, by hand
+    x = [80.6, 80.9, 80.7]
+    m, s = sum(x) / 3, st.tstd(x)
+    v1, v2 = s * s / 3, 0.09 / 3
+    se, df = math.sqrt(v1 + v2), (v1 + v2) ** 2 / (v1 * v1 / 2 + v2 * v2 / 2)
+    assert result["delta"] == pytest.approx(m - 81.0)
+    assert result["ci95"] == pytest.approx([m - 81 - st.t.ppf(0.975, df) * se, m - 81 + st.t.ppf(0.975, df) * se])
+    assert result["p_welch"] == pytest.approx(2 * st.t.sf(abs(m - 81) / se, df))
+    assert result["mde"] == pytest.approx((st.t.ppf(0.975, df) + st.t.ppf(0.8, df)) * se)
+    assert result["verdict"] == "INCONCLUSIVE"
+
+
+def test_bench_verdict_ci95_path_converts_before_testing(capsys):
+    import json
+
+    # SAM-style cell: 6.80 +- 0.06 (95% CI, 5 runs) ; ours 6.78, 6.83, 6.80 ; margin 0.3
+    code, out, _ = _verdict_cli(capsys, "--published", "6.80", "--dispersion", "0.06", "--kind", "ci95", "--n", "5",
+                                "--values", "6.78", "6.83", "6.80", "--margin", "0.3", "--lower-is-better")
+    r = json.loads(out)
+    ps = 0.06 * math.sqrt(5) / st.t.ppf(0.975, 4)  # the CI half-width back to a std, t-based
+    x = [6.78, 6.83, 6.80]
+    m, s = sum(x) / 3, st.tstd(x)
+    v1, v2 = s * s / 3, ps * ps / 5
+    se, df = math.sqrt(v1 + v2), (v1 + v2) ** 2 / (v1 * v1 / 2 + v2 * v2 / 4)
+    d = m - 6.80
+    p_tost = max(st.t.sf((d + 0.3) / se, df), st.t.cdf((d - 0.3) / se, df))
+    assert r["p_tost"] == pytest.approx(p_tost) and p_tost < 0.05
+    assert r["verdict"] == "REPRODUCED"
+
+
+def test_bench_verdict_no_dispersion_is_a_prediction_interval(capsys):
+    import json
+
+    # Table 10 style: 8.15 printed alone ; ours 9.9, 10.0, 10.1 ; margin 0.3
+    code, out, _ = _verdict_cli(capsys, "--published", "8.15", "--kind", "none", "--values", "9.9", "10.0", "10.1",
+                                "--margin", "0.3", "--lower-is-better")
+    r = json.loads(out)
+    se = 0.1 * math.sqrt(1 + 1 / 3)  # s = 0.1 ; one published draw
+    t = (10.0 - 8.15) / se
+    assert r["p_welch"] == pytest.approx(2 * st.t.sf(t, 2))
+    assert r["ci95"] == pytest.approx([1.85 - st.t.ppf(0.975, 2) * se, 1.85 + st.t.ppf(0.975, 2) * se])
+    assert r["verdict"] == "DISCREPANT"  # one cell: no other p-values to correct for
+
+
+def test_bench_verdict_rounding_floor_from_printed_digits(capsys):
+    import json
+
+    # "99.74 +- 0.00" (ViT Table 2): the std is floored at 0.01 / sqrt(12), not zero
+    _, out, _ = _verdict_cli(capsys, "--published", "99.74", "--dispersion", "0.00", "--kind", "std", "--n", "3",
+                             "--values", "99.70", "99.75", "99.72", "--margin", "0.5", "--higher-is-better")
+    r = json.loads(out)
+    x = [99.70, 99.75, 99.72]
+    v1, v2 = st.tvar(x) / 3, (0.01 / math.sqrt(12)) ** 2 / 3
+    df = (v1 + v2) ** 2 / (v1 * v1 / 2 + v2 * v2 / 2)
+    assert r["p_welch"] == pytest.approx(2 * st.t.sf(abs(sum(x) / 3 - 99.74) / math.sqrt(v1 + v2), df))
+
+
+def test_bench_verdict_bad_input(capsys):
+    code, out, err = _verdict_cli(capsys, "--published", "1", "--dispersion", "0.1", "--kind", "none",
+                                  "--values", "1", "2", "--margin", "1", "--lower-is-better")
+    assert code == 2 and out == "" and "--kind none" in err
+    code, out, err = _verdict_cli(capsys, "--published", "x", "--kind", "none", "--values", "1", "2",
+                                  "--margin", "1", "--lower-is-better")
+    assert code == 2 and "--published" in err
