@@ -169,3 +169,18 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
     sign = np.where(frame["higher_is_better"], 1.0, -1.0)
     frame["worse"] = (frame.get("delta", pd.Series(np.nan, index=frame.index)) * sign) < 0
     return frame
+
+
+def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
+    """Counts per table and per claim verdict, and compute spent: results/summary.json for `dvc metrics`."""
+    tables = {}
+    for tid, frame in verdicts.groupby("table", sort=False):
+        counts = frame.verdict.value_counts()
+        own = frame[frame.get("derived_from", pd.Series("", index=frame.index)).fillna("") == ""]
+        tables[tid] = {**{k: int(counts.get(k, 0)) for k in (stats.REPRODUCED, stats.INCONCLUSIVE,
+                                                             stats.DISCREPANT, stats.UNAVAILABLE)},
+                       "device_hours": round(float(own.wall_time_s.fillna(0).sum()) / 3600.0, 4)}
+    per_claim = claims.drop_duplicates("claim")
+    return {"cells": int(len(verdicts)), "tables": tables,
+            "claims": {k: int(v) for k, v in per_claim.claim_verdict.value_counts().items()},
+            "device_hours": round(sum(t["device_hours"] for t in tables.values()), 4)}

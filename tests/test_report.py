@@ -20,6 +20,14 @@ TABLE = textwrap.dedent("""\
     dispersion: {kind: std, n: 3}
     margin: 1.0
     layout: {rows: ["<b>row</b>"], columns: [a, b]}
+    claims:
+      - id: a_beats_b
+        text: "<img src=x onerror=alert(2)> a beats b"
+        source: "P, Table 2"
+        direction: higher
+        pairs: [[ea, eb]]
+    figures:
+      - {title: "<script>alert(3)</script> gain", control: b, treatments: [a]}
     entries:
       ea:
         row: "<b>row</b>"
@@ -95,12 +103,15 @@ def test_check_fails_only_on_worse_discrepant(judged, tmp_path, capsys):
     path = tmp_path / "verdicts.csv"
     v.to_csv(path, index=False)
     assert check(str(path)) == 1
-    assert "FAIL (worse than reference): t1 eb" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert any(line.startswith("FAIL") and "eb [" in line and "-9.97" in line for line in out.splitlines())
+    assert out.rstrip().endswith("1 failing")
     better = v.copy()
     better.loc[better.entry == "eb", "worse"] = False
     better.to_csv(path, index=False)
     assert check(str(path)) == 0
-    assert "flag (better than reference)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert any(line.startswith("flag") and "eb [" in line for line in out.splitlines())
 
 
 def test_unavailable_cell(tmp_path):
@@ -127,3 +138,27 @@ def test_paper_tables_render_before_any_run(tmp_path, monkeypatch):
     assert "ref 99.74 ± 0.00" in html and "ref 88.4<" in html  # as printed in ViT Table 2
     assert "TPUv3-core-days" in html and "paper 2.5k" in html
     assert "ref 0.63 ± 0.02" in html  # SAM Table 3, Flowers, EffNet-b7 + SAM
+
+
+def test_claims_and_figures_render_escaped(judged):
+    from bench.claims import judge_claims
+
+    table, runs, v = judged
+    claims = judge_claims({"t1": table}, runs)
+    html = render_html({"t1": table}, v, runs=runs, claims=claims)
+    assert html.count("<svg") == 4  # published vs reproduced, seed dots, the effect chart, compute
+    for hostile in ("<script>", "<img src=x", "<b>row</b>"):
+        assert hostile not in html  # not in the page, not in the SVG text either
+    assert "&lt;img src=x onerror=alert(2)&gt; a beats b" in html and "&lt;script&gt;alert(3)" in html
+    assert 'id="claims"' in html and "direction reproduced, effect size differs" in html  # +20 vs +10 printed
+    md = render_markdown({"t1": table}, v, claims)
+    assert "| claim | verdict | pairs |" in md and "a beats b" in md
+
+
+def test_svg_guard_refuses_scripts():
+    from bench.report.plots import no_script
+
+    assert no_script('<svg><text>on = 1, one=2</text></svg>')
+    for bad in ('<svg><script>x</script></svg>', '<svg><rect onload="x"/></svg>'):
+        with pytest.raises(ValueError):
+            no_script(bad)

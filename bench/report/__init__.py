@@ -19,7 +19,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bench import provenance
 from bench.experiments import Table
+from bench.claims import LABELS as CLAIM_LABELS
+from bench.claims import ORDER
 from bench.stats import DISCREPANT, INCONCLUSIVE, REPRODUCED, UNAVAILABLE
+
+CLAIM_ORDER = tuple(reversed(ORDER))  # best first, for the summary
 
 VERDICTS = (REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE)
 
@@ -49,7 +53,25 @@ def summarise(verdicts: pd.DataFrame) -> pd.DataFrame:
     return counts.reindex(columns=list(VERDICTS), fill_value=0)
 
 
-def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report") -> str:
+def _claims(claims: pd.DataFrame | None) -> list[dict]:
+    """One item per claim: its verdict and its pairs (rows of results/claims.csv)."""
+    if claims is None or claims.empty:
+        return []
+    claims = claims.astype(object).where(claims.notna(), None)
+    out = []
+    for cid, group in claims.groupby("claim", sort=False):
+        first = group.iloc[0]
+        out.append({"id": cid, "table": first["table"], "text": first["text"], "source": first["source"],
+                    "verdict": first["claim_verdict"], "label": CLAIM_LABELS.get(first["claim_verdict"], ""),
+                    "direction": first["direction"], "min_effect": first["min_effect"],
+                    "pairs": group.to_dict("records")})
+    return out
+
+
+def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report",
+                runs: pd.DataFrame | None = None, claims: pd.DataFrame | None = None) -> str:
+    from bench.report import plots
+
     text = ["reason", "device", "git_commit", "seeds", "derived_from", "note", "published_printed",
             "published_dispersion_printed"]
     verdicts = verdicts.copy()
@@ -57,23 +79,36 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
         verdicts[col] = verdicts[col].astype(object).where(verdicts[col].notna(), "") if col in verdicts else ""
     cells = {(r["table"], r["row"], r["column"]): r for r in verdicts.to_dict("records")}
     counts = summarise(verdicts)
-    sections = []
+    claim_items = _claims(claims)
+    sections, hours = [], {}
     for t in tables.values():
         rows = [(row, [cells.get((t.id, row, col)) for col in t.columns]) for row in t.rows]
-        own = verdicts[(verdicts.table == t.id) & (verdicts.derived_from == "")]  # derived cells reuse runs
+        mine = verdicts[verdicts.table == t.id]
+        own = mine[mine.derived_from == ""]  # derived cells reuse other cells' runs
         compute_h = own["wall_time_s"].fillna(0).sum() / 3600.0
+        hours[t.title] = compute_h
         cost_h = (own.groupby("column")["wall_time_s"].sum() / 3600.0).to_dict()
+        figures = [f for f in (plots.published_vs_reproduced(mine, t.margin, t.metric),
+                               plots.seed_dots(mine, t.metric)) if f]
+        if runs is not None and mine.n_runs.gt(0).any():
+            figures += [plots.effect_chart(t, runs, fig) for fig in t.figures]
         sections.append({"table": t, "rows": rows, "counts": counts.loc[t.id].to_dict() if t.id in counts.index
-                         else dict.fromkeys(VERDICTS, 0), "compute_h": compute_h, "cost_h": cost_h})
+                         else dict.fromkeys(VERDICTS, 0), "compute_h": compute_h, "cost_h": cost_h,
+                         "figures": [plots.no_script(f) for f in figures],
+                         "claims": [c for c in claim_items if c["table"] == t.id]})
+    compute_svg = plots.compute_bars(hours)
     return _env().get_template("report.html.j2").render(
-        title=title, sections=sections, verdict_names=VERDICTS,
+        title=title, sections=sections, verdict_names=VERDICTS, claims=claim_items,
+        claim_counts={v: sum(c["verdict"] == v for c in claim_items) for v in CLAIM_ORDER},
+        claim_labels=CLAIM_LABELS, compute_svg=plots.no_script(compute_svg) if compute_svg else None,
+        total_hours=sum(hours.values()),
         totals={v: int(counts[v].sum()) for v in VERDICTS},
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         commit=provenance.git_commit(),
     )
 
 
-def render_markdown(tables: dict[str, Table], verdicts: pd.DataFrame) -> str:
+def render_markdown(tables: dict[str, Table], verdicts: pd.DataFrame, claims: pd.DataFrame | None = None) -> str:
     counts = summarise(verdicts)
     lines = ["# Reproducibility summary", "", "| table | " + " | ".join(VERDICTS) + " |",
              "|---|" + "---:|" * len(VERDICTS)]
@@ -93,4 +128,9 @@ def render_markdown(tables: dict[str, Table], verdicts: pd.DataFrame) -> str:
             ci = f"[{_fmt(r.get('ci95_low'))}, {_fmt(r.get('ci95_high'))}]"
             lines.append(f"| {r['table']} | {r['row']} / {r['column']} | {r['verdict']} | {_fmt(r['published'])} "
                          f"| {_fmt(r['mean'])} | {_fmt(r.get('delta'))} {ci} |")
+    items = _claims(claims)
+    if items:
+        lines += ["", "| claim | verdict | pairs |", "|---|---|---:|"]
+        for c in items:
+            lines.append(f"| {c['text'].replace('|', '/')} ({c['table']}) | {c['label']} | {len(c['pairs'])} |")
     return "\n".join(lines) + "\n"

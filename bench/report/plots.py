@@ -1,0 +1,146 @@
+"""The report's figures, drawn by matplotlib as inline SVG (no files, no scripts, text kept as text).
+
+  * published against reproduced, one point per cell, error bars (seed std) and
+    the table's margin band around the diagonal;
+  * per-seed dots per cell, with the published value and its dispersion;
+  * effect charts (SAM's Figure 1, left): per dataset, the improvement of each
+    treatment column over the control column, published and reproduced (mean
+    paired difference over matched seeds, with its 95% CI);
+  * compute per table (device-hours).
+
+matplotlib escapes every text it writes into SVG, so names from table files
+stay text.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+COLORS = {"REPRODUCED": "#1e8449", "INCONCLUSIVE": "#b9770e", "DISCREPANT": "#c0392b", "UNAVAILABLE": "#7f8c8d"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "bench", "font.size": 9,
+                         "axes.spines.top": False, "axes.spines.right": False})
+    return plt
+
+
+def _svg(fig) -> str:
+    plt = _plt()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML declaration and DOCTYPE: inline in HTML
+
+
+def _label(row: str, column: str) -> str:
+    return f"{row} / {column}"
+
+
+def published_vs_reproduced(verdicts: pd.DataFrame, margin: float, metric: str) -> str | None:
+    done = verdicts[verdicts.n_runs > 0]
+    if done.empty:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    lo = float(min(done.published.min(), (done["mean"] - done["std"].fillna(0)).min())) - margin
+    hi = float(max(done.published.max(), (done["mean"] + done["std"].fillna(0)).max())) + margin
+    line = np.array([lo, hi])
+    ax.fill_between(line, line - margin, line + margin, color="#d6eaf8", label=f"margin ±{margin:g}")
+    ax.plot(line, line, color="#5d6d7e", lw=0.8)
+    for verdict, group in done.groupby("verdict"):
+        ax.errorbar(group.published, group["mean"], yerr=group["std"].fillna(0), fmt="o", ms=4, capsize=2,
+                    color=COLORS.get(verdict, "#34495e"), label=verdict)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(f"published {metric}")
+    ax.set_ylabel(f"reproduced {metric} (mean ± seed std)")
+    ax.legend(frameon=False, fontsize=7)
+    return _svg(fig)
+
+
+def seed_dots(verdicts: pd.DataFrame, metric: str) -> str | None:
+    done = verdicts[verdicts.n_runs > 0].reset_index(drop=True)
+    if done.empty:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(done) + 1.5), 3.2))
+    for i, r in done.iterrows():
+        values = [float(v) for v in str(r["values"]).split(";") if v]
+        ax.plot([i] * len(values), values, "o", ms=4, color=COLORS.get(r.verdict, "#34495e"), alpha=0.8)
+        disp = r.get("published_std")
+        ax.errorbar([i + 0.25], [r.published], yerr=[disp if disp == disp and disp else 0], fmt="D", ms=4,
+                    color="#2c3e50", capsize=2)
+    ax.set_xticks(range(len(done)))
+    ax.set_xticklabels([_label(r.row, r.column) for r in done.itertuples()], rotation=40, ha="right",
+                       fontsize=7)
+    ax.set_ylabel(metric)
+    ax.set_title("each seed (dots) and the published value (diamond, ± its std)", fontsize=8)
+    return _svg(fig)
+
+
+def _per_seed(runs: pd.DataFrame, entry: str, metric: str) -> dict[int, float]:
+    sel = runs[(runs.entry == entry) & (runs.metric == metric) & (runs.status == "ok")]
+    return {int(s): float(v) for s, v in zip(sel.seed, sel.value)}
+
+
+def effect_chart(table, runs: pd.DataFrame, figure: dict) -> str:
+    """Improvement of each treatment column over the control column, per row (dataset)."""
+    plt = _plt()
+    sign = 1.0 if table.higher_is_better else -1.0
+    cells = {(e.row, e.column): e for e in table.entries.values()}
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(table.rows) + 1.5), 3.2))
+    width = 0.8 / max(1, len(figure["treatments"]))
+    for k, column in enumerate(figure["treatments"]):
+        for i, row in enumerate(table.rows):
+            treat, ctrl = cells.get((row, column)), cells.get((row, figure["control"]))
+            if treat is None or ctrl is None:
+                continue
+            x = i - 0.4 + width * (k + 0.5)
+            ax.plot([x], [sign * (treat.published.value - ctrl.published.value)], "x", color="#2c3e50", ms=6,
+                    label="published" if i == 0 and k == 0 else None)
+            a, b = _per_seed(runs, treat.id, table.metric), _per_seed(runs, ctrl.id, table.metric)
+            d = np.array([sign * (a[s] - b[s]) for s in sorted(set(a) & set(b))])
+            if len(d) >= 2:
+                half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+                ax.errorbar([x], [d.mean()], yerr=[half], fmt="o", ms=4, capsize=2, color=f"C{k}",
+                            label=f"reproduced: {column}" if i == 0 else None)
+    ax.axhline(0, color="#5d6d7e", lw=0.8)
+    ax.set_xticks(range(len(table.rows)))
+    ax.set_xticklabels(table.rows, rotation=30, ha="right", fontsize=7)
+    what = "accuracy gain" if table.higher_is_better else "error reduction"
+    ax.set_ylabel(f"{what} over {figure['control']} (points)", fontsize=7)
+    ax.set_title(figure["title"], fontsize=8)
+    ax.legend(frameon=False, fontsize=7)
+    return _svg(fig)
+
+
+def compute_bars(hours: dict[str, float]) -> str | None:
+    used = {k: v for k, v in hours.items() if v > 0}
+    if not used:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.0, 0.4 * len(used) + 0.9))
+    ax.barh(list(used), list(used.values()), color="#5d6d7e")
+    ax.set_xlabel("device-hours (sum of the runs' wall time)")
+    ax.invert_yaxis()
+    return _svg(fig)
+
+
+def no_script(svg: str) -> str:
+    """Defence in depth for `|safe`: matplotlib writes no scripts or event handlers; refuse any that appear."""
+    if re.search(r"<script|<[^>]*\son\w+\s*=", svg, flags=re.IGNORECASE):
+        raise ValueError("refusing an SVG with a script or an event handler")
+    return svg

@@ -1,0 +1,77 @@
+"""The report in a real browser: Debian's headless Chromium through Selenium (slow).
+
+Renders a report with hostile names, claims and figures, opens it from a file
+URL (no network), and asserts on the screenshot's size, the visible text, the
+rendered SVG figures and that no script ran. Needs `apt-get install chromium
+chromium-driver`; skipped without them, unless BENCH_REQUIRE_BROWSER=1 (CI)
+makes their absence a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _browser_paths() -> tuple[str, str]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        message = "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("BENCH_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return chromium, driver
+
+
+def test_report_in_headless_chromium(tmp_path):
+    chromium, driver_path = _browser_paths()
+    from selenium import webdriver
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+
+    from bench.claims import judge_claims
+    from bench.experiments import parse_table
+    from bench.io import write_json
+    from bench.report import render_html
+    from bench.results import collect, judge
+    from test_report import TABLE
+
+    table = parse_table("t.yaml", TABLE)
+    for entry, values in (("ea", [90.0, 90.1, 89.9]), ("eb", [70.0, 70.2, 69.9])):
+        for seed, v in enumerate(values):
+            write_json(tmp_path / "runs" / entry / str(seed) / "metrics.json",
+                       {"status": "ok", "top1": v, "top1_err": 100 - v, "wall_time_s": 60.0, "device_name": "cpu"})
+    runs = collect({"t1": table}, [0, 1, 2], tmp_path / "runs")
+    page = tmp_path / "index.html"
+    page.write_text(render_html({"t1": table}, judge({"t1": table}, runs), "Browser check", runs,
+                                judge_claims({"t1": table}, runs)), encoding="utf-8")
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
+    try:
+        browser.get(page.as_uri())
+        text = browser.find_element(By.TAG_NAME, "body").text
+        png = browser.get_screenshot_as_png()
+        figures = browser.find_elements(By.CSS_SELECTOR, "figure svg")
+        sizes = [(f.size["width"], f.size["height"]) for f in figures]
+        with pytest.raises(NoAlertPresentException):
+            browser.switch_to.alert.text  # noqa: B018  (no alert(): the hostile names stayed text)
+    finally:
+        browser.quit()
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == 1280 and 600 <= height <= 900  # the viewport of a 1280 x 900 window
+    for visible in ("Browser check", "Summary", "Claims", "Hostile <script>alert(1)</script> table",
+                    "<img src=x onerror=alert(2)> a beats b", "REPRODUCED", "DISCREPANT",
+                    "direction reproduced, effect size differs"):
+        assert visible in text, visible
+    assert len(sizes) == 4 and all(w > 150 and h > 100 for w, h in sizes)  # the figures really render
