@@ -18,6 +18,7 @@ CROPS = ("none", "inception")
 AUTOAUGMENT = ("cifar10", "imagenet", "svhn")
 HEADS = ("reset", "zeros", "keep")
 SELECT_PARAMS = ("lr", "rho")
+DECAY_MODES = ("optimizer", "loss")  # the optimizer's own decay, or 0.5 * wd * ||w||^2 in the loss (SAM's code)
 RESULT_KEYS = ("top1", "top1_err", "real_top1", "real_top1_err")
 VIT_NORM = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # pixels to [-1, 1], as the official ViT code
 
@@ -39,9 +40,10 @@ def _optimizer(c, raw: Any, op: str) -> dict[str, Any]:
     if opt.get("sam") is not None:
         sp = f"{op}.sam"
         sam = c.mapping(opt["sam"], sp)
-        c.only(sam, sp, ("rho", "adaptive"))
+        c.only(sam, sp, ("rho", "adaptive", "m"))
         optimizer["sam"] = {"rho": c.number(sam, "rho", sp, 0.0, 10.0),
-                            "adaptive": c.get(sam, "adaptive", sp, bool, False)}
+                            "adaptive": c.get(sam, "adaptive", sp, bool, False),
+                            "m": c.integer(sam, "m", sp, 1, 1_000_000, None)}
     return optimizer
 
 
@@ -82,7 +84,7 @@ def parse_recipe(c, raw: Any, path: str) -> dict[str, Any]:
     r = c.mapping(raw, path)
     c.only(r, path, ("optimizer", "schedule", "steps", "batch_size", "accum_steps", "resolution", "grad_clip",
                      "label_smoothing", "augmentation", "eval_batch_size", "select", "ema", "head", "freeze_bn",
-                     "normalize", "eval_crop_pct"))
+                     "normalize", "eval_crop_pct", "weight_decay_mode"))
     evaluation_only = r.get("steps") == 0  # needs no optimizer or batch size
     default_opt = {"name": "sgd", "lr": 0.0} if evaluation_only else ...
     optimizer = _optimizer(c, c.get(r, "optimizer", path, dict, default_opt), f"{path}.optimizer")
@@ -131,7 +133,14 @@ def parse_recipe(c, raw: Any, path: str) -> dict[str, Any]:
         "freeze_bn": c.get(r, "freeze_bn", path, bool, False),
         "normalize": _normalize(c, r.get("normalize"), f"{path}.normalize"),
         "eval_crop_pct": c.number(r, "eval_crop_pct", path, 0.1, 1.0, 1.0),
+        "weight_decay_mode": c.get(r, "weight_decay_mode", path, str, "optimizer"),
     }
+    if recipe["weight_decay_mode"] not in DECAY_MODES:
+        raise c.fail(f"{path}.weight_decay_mode", f"unknown mode {recipe['weight_decay_mode']!r}; "
+                                                  f"{choices(recipe['weight_decay_mode'], DECAY_MODES)}")
+    m = (optimizer["sam"] or {}).get("m")
+    if m and batch % m:
+        raise c.fail(f"{path}.optimizer.sam.m", f"must divide batch_size ({batch}), got {m}")
     if steps == 0 and (head != "keep" or recipe["select"] is not None):
         raise c.fail(f"{path}.steps", "an evaluation-only entry (steps: 0) needs head: keep and no select")
     return recipe

@@ -36,6 +36,8 @@ def sam_entry_plan(tmp_path):
     torch.save(timm.create_model("test_efficientnet", num_classes=1000).state_dict(), tmp_path / "effnet.pth")
     plan.update(model="test_efficientnet", checkpoint={"file": "effnet.pth"})
     plan["recipe"].update(resolution=16, batch_size=4, accum_steps=2, steps=2, eval_batch_size=4)
+    assert plan["recipe"]["optimizer"]["sam"]["m"] == 16 and plan["recipe"]["weight_decay_mode"] == "loss"
+    plan["recipe"]["optimizer"]["sam"]["m"] = 2  # two perturbation chunks in the 4-example batch
     plan["data"] = {"cifar10": {"status": "ok"}}
     prepare_from_dummy("cifar10", tmp_path / "tfds", tmp_path)
     return plan
@@ -45,13 +47,13 @@ def test_paper_recipe_two_steps(sam_entry_plan, tmp_path, monkeypatch):
     calls, lrs = [], []
     real_sam_step = loop.sam_step
 
-    def spy(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps):
-        bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    def spy(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps, m, l2, amp):
+        bn = [mod for mod in model.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
         calls.append({"rho": rho, "adaptive": adaptive, "clip": grad_clip, "accum": accum_steps, "x": x.shape,
-                      "bn_training": any(m.training for m in bn), "group": dict(optimizer.param_groups[0]),
-                      "bn_mean": bn[0].running_mean.clone()})
+                      "m": m, "l2": l2, "bn_training": any(mod.training for mod in bn),
+                      "group": dict(optimizer.param_groups[0]), "bn_mean": bn[0].running_mean.clone()})
         lrs.append(optimizer.param_groups[0]["lr"])
-        return real_sam_step(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps)
+        return real_sam_step(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps, m, l2, amp)
 
     monkeypatch.setattr(loop, "sam_step", spy)
     monkeypatch.chdir(tmp_path)
@@ -66,10 +68,12 @@ def test_paper_recipe_two_steps(sam_entry_plan, tmp_path, monkeypatch):
     assert len(calls) == 2
     for c in calls:
         assert c["rho"] == 0.1 and not c["adaptive"]  # the selected rho, plain SAM
-        assert c["clip"] == 5.0 and c["accum"] == 2 and c["x"] == (4, 3, 16, 16)
+        assert c["clip"] == 5.0 and c["accum"] == 2 and c["x"] == (4, 3, 16, 16) and c["m"] == 2
         assert not c["bn_training"]  # BatchNorm frozen during fine-tuning
         g = c["group"]
-        assert g["momentum"] == 0.9 and g["weight_decay"] == pytest.approx(1e-5) and not g["nesterov"]
+        # the official code's weight decay: in the loss (l2), none in the optimizer; Nesterov momentum
+        assert c["l2"] == pytest.approx(1e-5) and g["weight_decay"] == 0.0
+        assert g["momentum"] == 0.9 and g["nesterov"]
     assert torch.equal(calls[0]["bn_mean"], calls[1]["bn_mean"])  # frozen statistics never move
     # cosine decay without warmup over 2 steps: 0.016, then 0.016 * (1 + cos(pi / 2)) / 2
     assert lrs == pytest.approx([0.016, 0.016 * 0.5 * (1 + math.cos(math.pi / 2))])

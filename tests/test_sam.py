@@ -88,3 +88,69 @@ def test_accumulation_equals_one_large_batch():
     sam_step(model, o1, torch.nn.functional.cross_entropy, x, y, rho=0.05, accum_steps=1)
     sam_step(m2, o2, torch.nn.functional.cross_entropy, x, y, rho=0.05, accum_steps=2)
     torch.testing.assert_close(model.weight, m2.weight)
+
+
+def _grads(w, b, x, y, l2=0.0):
+    loss = _loss_at(w, b, x, y) + 0.5 * l2 * ((w ** 2).sum() + (b ** 2).sum())
+    return torch.autograd.grad(loss, (w, b))
+
+
+def _sam_grad(w0, b0, x, y, rho, l2=0.0):
+    """One chunk's SAM gradient by hand: g at w (with the in-loss decay), e, g at w + e."""
+    w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+    gw, gb = _grads(w, b, x, y, l2)
+    norm = torch.sqrt((gw ** 2).sum() + (gb ** 2).sum())
+    w2 = (w0 + rho * gw / norm).requires_grad_()
+    b2 = (b0 + rho * gb / norm).requires_grad_()
+    return _grads(w2, b2, x, y, l2)
+
+
+def test_m_sharpness_chunks_have_their_own_perturbation():
+    model, x, y = _setup()
+    rho, lr = 0.05, 0.1
+    w0, b0 = model.weight.detach().clone(), model.bias.detach().clone()
+    # two chunks of m = 2: each its own e from its own gradient; the SAM gradients averaged
+    g1 = _sam_grad(w0, b0, x[:2], y[:2], rho)
+    g2 = _sam_grad(w0, b0, x[2:], y[2:], rho)
+    expected_w = w0 - lr * (g1[0] + g2[0]) / 2
+    expected_b = b0 - lr * (g1[1] + g2[1]) / 2
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    sam_step(model, opt, torch.nn.functional.cross_entropy, x, y, rho=rho, m=2)
+    torch.testing.assert_close(model.weight.detach(), expected_w)
+    torch.testing.assert_close(model.bias.detach(), expected_b)
+    # differs from one perturbation for the whole batch
+    whole = _sam_grad(w0, b0, x, y, rho)
+    assert not torch.allclose(expected_w, w0 - lr * whole[0])
+
+
+def test_m_sharpness_with_accumulation_inside_chunks():
+    model, x, y = _setup()
+    twin = torch.nn.Linear(3, 2)
+    twin.load_state_dict(model.state_dict())
+    o1, o2 = torch.optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(twin.parameters(), lr=0.1)
+    sam_step(model, o1, torch.nn.functional.cross_entropy, x, y, rho=0.05, m=2, accum_steps=1)
+    sam_step(twin, o2, torch.nn.functional.cross_entropy, x, y, rho=0.05, m=2, accum_steps=4)
+    torch.testing.assert_close(model.weight, twin.weight)
+
+
+def test_weight_decay_in_the_loss_as_the_official_code():
+    """0.5 * wd * ||w||^2 in the loss: in both gradients, so in the perturbation, then clipped."""
+    model, x, y = _setup()
+    rho, lr, wd, clip = 0.05, 0.1, 0.01, 0.05
+    w0, b0 = model.weight.detach().clone(), model.bias.detach().clone()
+    gw, gb = _sam_grad(w0, b0, x, y, rho, l2=wd)
+    norm = torch.sqrt((gw ** 2).sum() + (gb ** 2).sum())
+    scale = min(1.0, clip / (float(norm) + 1e-6))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)  # no weight decay of its own
+    sam_step(model, opt, torch.nn.functional.cross_entropy, x, y, rho=rho, grad_clip=clip, l2=wd)
+    torch.testing.assert_close(model.weight.detach(), w0 - lr * gw * scale)
+    torch.testing.assert_close(model.bias.detach(), b0 - lr * gb * scale)
+
+
+def test_m_must_divide_the_batch():
+    import pytest
+
+    model, x, y = _setup()
+    with pytest.raises(ValueError, match="must divide"):
+        sam_step(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.functional.cross_entropy, x, y,
+                 rho=0.05, m=3)

@@ -12,20 +12,23 @@ from typing import Any, Callable
 import torch
 
 
-def _sgd(params, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+def _sgd(params, cfg: dict[str, Any], weight_decay: float, **kw) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"],
-                           weight_decay=cfg["weight_decay"])
+                           weight_decay=weight_decay, **kw)
 
 
-def _adamw(params, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+def _adamw(params, cfg: dict[str, Any], weight_decay: float, **kw) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=weight_decay, **kw)
 
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": _sgd, "adamw": _adamw}
 
 
-def build_optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    return OPTIMIZERS[cfg["name"]]([p for p in model.parameters() if p.requires_grad], cfg)
+def build_optimizer(model: torch.nn.Module, cfg: dict[str, Any], decay_in_loss: bool = False,
+                    **engine_kwargs) -> torch.optim.Optimizer:
+    """The base optimizer; with `decay_in_loss` its own weight decay is 0 (the step adds it to the loss)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return OPTIMIZERS[cfg["name"]](params, cfg, 0.0 if decay_in_loss else cfg["weight_decay"], **engine_kwargs)
 
 
 def lr_factor(step: int, total: int, warmup: int, name: str) -> float:

@@ -6,30 +6,57 @@ The paper's Algorithm 1, in PyTorch:
   3. g_sam = grad L(w + e) on the same batch, BatchNorm statistics left untouched.
   4. restore w, clip g_sam if asked, and let the base optimizer step with g_sam.
 
+As the paper ran it (google-research/sam, flax_training.train_step):
+  * m-sharpness: the batch was split over 8 accelerators and each computed its
+    own perturbation from its own ~32 examples, without syncing; the SAM
+    gradients were then averaged. `m` emulates that on one device: the batch
+    is cut into chunks of m examples, each with its own e, and the chunks'
+    SAM gradients are averaged (m = None: one perturbation for the batch).
+  * weight decay: the official code adds 0.5 * wd * ||w||^2 to the loss, so
+    the decay term is part of both gradients (at w, and at w + e) and of
+    what is clipped. `l2` does that (and the base optimizer then has no
+    weight decay of its own); l2 = 0 leaves decay to the optimizer.
+  * clipping applies to the final (averaged) SAM gradient.
+
 The step is a function over a plain base optimizer (SGD, AdamW), so the
-learning-rate schedule and weight decay act on that optimizer as usual.
+learning-rate schedule acts on that optimizer as usual. `amp` is the
+autocast context of the engine (bf16 on CUDA, nothing on CPU).
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator
+import math
+from contextlib import contextmanager, nullcontext
+from typing import Callable, ContextManager, Iterator
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Amp = Callable[[], ContextManager]
 
 
 def accumulate_grad(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor,
-                    accum_steps: int = 1) -> torch.Tensor:
+                    accum_steps: int = 1, amp: Amp = nullcontext) -> torch.Tensor:
     """Backward of the batch-mean loss, over `accum_steps` micro-batches; returns the loss."""
     total = torch.zeros((), device=x.device)
     for xc, yc in zip(x.chunk(accum_steps), y.chunk(accum_steps)):
-        loss = loss_fn(model(xc), yc) * (len(yc) / len(y))
+        with amp():
+            loss = loss_fn(model(xc), yc) * (len(yc) / len(y))
         loss.backward()
         total += loss.detach()
     return total
+
+
+@torch.no_grad()
+def add_l2(params: list[torch.nn.Parameter], l2: float) -> None:
+    """Add the gradient of 0.5 * l2 * ||w||^2 (the official code's weight decay) at the current weights."""
+    if l2:
+        for p in params:
+            if p.grad is None:
+                p.grad = l2 * p.detach().clone()
+            else:
+                p.grad.add_(p, alpha=l2)
 
 
 @contextmanager
@@ -62,21 +89,47 @@ def perturbation(params: list[torch.nn.Parameter], rho: float, adaptive: bool) -
 
 def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, x: torch.Tensor,
              y: torch.Tensor, rho: float, adaptive: bool = False, grad_clip: float | None = None,
-             accum_steps: int = 1) -> torch.Tensor:
-    """One SAM update of `model` through the base `optimizer`; returns the loss at w."""
+             accum_steps: int = 1, m: int | None = None, l2: float = 0.0, amp: Amp = nullcontext) -> torch.Tensor:
+    """One SAM update of `model` through the base `optimizer`; returns the loss at w.
+
+    `accum_steps` micro-batches bound memory; `m` (examples per perturbation, m-sharpness) sets how
+    many independent perturbations the batch gets. Both must divide the batch.
+    """
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
-    optimizer.zero_grad(set_to_none=True)
-    loss = accumulate_grad(model, loss_fn, x, y, accum_steps)
-    eps = perturbation(params, rho, adaptive)
-    with torch.no_grad():
-        for p, e in zip(params, eps):
-            p.add_(e)
-    optimizer.zero_grad(set_to_none=True)
-    with frozen_bn_stats(model):
-        accumulate_grad(model, loss_fn, x, y, accum_steps)
-    with torch.no_grad():
-        for p, e in zip(params, eps):
-            p.sub_(e)
+    n = len(y)
+    chunk = m or n
+    if n % chunk:
+        raise ValueError(f"m = {m} must divide the batch size {n}")
+    chunks = n // chunk
+    micro_steps = max(1, math.ceil(accum_steps * chunk / n))  # micro-batches per chunk
+    loss = torch.zeros((), device=x.device)
+    averaged = None
+    for k in range(chunks):
+        xk, yk = (x, y) if chunks == 1 else (x[k * chunk:(k + 1) * chunk], y[k * chunk:(k + 1) * chunk])
+        optimizer.zero_grad(set_to_none=True)
+        loss += accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp) * (len(yk) / n)
+        add_l2(params, l2)
+        eps = perturbation(params, rho, adaptive)
+        with torch.no_grad():
+            for p, e in zip(params, eps):
+                p.add_(e)
+        optimizer.zero_grad(set_to_none=True)
+        with frozen_bn_stats(model):
+            accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp)
+        add_l2(params, l2)  # at w + e, as the official loss is evaluated there
+        with torch.no_grad():
+            for p, e in zip(params, eps):
+                p.sub_(e)
+            if chunks > 1:  # average the chunks' SAM gradients, as the replicas' were
+                grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+                if averaged is None:
+                    averaged = [g / chunks for g in grads]
+                else:
+                    for a, g in zip(averaged, grads):
+                        a.add_(g, alpha=1.0 / chunks)
+    if averaged is not None:
+        for p, a in zip(params, averaged):
+            p.grad = a
     if grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
@@ -84,10 +137,13 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
 
 
 def sgd_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, x: torch.Tensor,
-             y: torch.Tensor, grad_clip: float | None = None, accum_steps: int = 1) -> torch.Tensor:
-    """The plain step: gradient at w, optional clipping, base optimizer step."""
+             y: torch.Tensor, grad_clip: float | None = None, accum_steps: int = 1, l2: float = 0.0,
+             amp: Amp = nullcontext) -> torch.Tensor:
+    """The plain step: gradient at w (plus the in-loss weight decay), optional clipping, optimizer step."""
     optimizer.zero_grad(set_to_none=True)
-    loss = accumulate_grad(model, loss_fn, x, y, accum_steps)
+    loss = accumulate_grad(model, loss_fn, x, y, accum_steps, amp)
+    if l2:
+        add_l2([p for group in optimizer.param_groups for p in group["params"] if p.requires_grad], l2)
     if grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
