@@ -148,7 +148,9 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    metrics, state = train(apply_selection(plan, selected), args.seed, args.data_dir, args.device)
+    engine = {"precision": args.precision, "channels_last": args.channels_last, "compile": args.compile == "true"}
+    metrics, state = train(apply_selection(plan, selected), args.seed, args.data_dir, args.device,
+                           engine_opts=engine, run_dir=run_dir, checkpoint_every=args.checkpoint_every)
     if selected.get("param"):
         metrics["selected"] = {k: selected[k] for k in ("param", "value", "scores", "split") if k in selected}
     write_checkpoint(run_dir / "checkpoint.pt", state)
@@ -368,6 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--runs-dir", default="runs")
     s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    s.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast on CUDA, float32 on CPU")
+    s.add_argument("--channels-last", choices=("auto", "true", "false"), default="auto",
+                   help="auto: on CUDA for convolutional models")
+    s.add_argument("--compile", choices=("true", "false"), default="false", help="torch.compile the model")
+    s.add_argument("--checkpoint-every", type=int, default=0,
+                   help="save runs/<entry>/<seed>/resume.pt every N steps (and on SIGTERM); 0: only on SIGTERM")
     s.set_defaults(func=cmd_train)
     s = sub.add_parser("collect", help="gather runs/*/*/metrics.json into results/runs.csv")
     s.add_argument("--runs-dir", default="runs")

@@ -176,7 +176,8 @@ def preprocess(images: torch.Tensor, resolution: int, shift: int = 0, hflip: boo
 class Batches:
     """Endless shuffled mini-batches over an in-memory split, epoch after epoch.
 
-    The order comes from `generator` alone, so a seed fixes the data order.
+    The order comes from `generator` alone, so a seed fixes the data order;
+    `state()` / `restore()` carry the position across a resumed run.
     """
 
     def __init__(self, split: ArraySplit, batch_size: int, generator: torch.Generator):
@@ -189,6 +190,12 @@ class Batches:
     def __iter__(self):
         return self
 
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "perm": self._perm.clone(), "pos": self._pos}
+
+    def restore(self, state: dict) -> None:
+        self.epoch, self._perm, self._pos = state["epoch"], state["perm"], state["pos"]
+
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._pos + self.batch_size > len(self._perm):  # drop the ragged tail, reshuffle
             self.epoch += 1
@@ -200,17 +207,24 @@ class Batches:
 
 @dataclass
 class Feed:
-    """What the loop needs from a split: batches on the device, and sizes."""
+    """What the loop needs from a split: batches on the device, sizes, and its position (for resuming)."""
 
     batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
     size: int
     num_classes: int
     in_chans: int
+    state: Callable[[], Any] | None = None  # what restores the position (in-memory data)
+    restore: Callable[[Any], None] | None = None
 
 
 def train_feed(spec: DataSpec, split: str, dataset: dict[str, Any], recipe: dict[str, Any], data_dir: str | Path,
-               generator: torch.Generator, device: str, holdout: float = 0.0) -> tuple[Feed, Feed | None]:
-    """Endless augmented training batches; with `holdout`, also the held-out tail as an eval feed."""
+               generator: torch.Generator, device: str, holdout: float = 0.0, seed: int = 0,
+               start: int = 0) -> tuple[Feed, Feed | None]:
+    """Endless augmented training batches; with `holdout`, also the held-out tail as an eval feed.
+
+    `start`: the step a resumed run starts at (streaming data skip to it; in-memory data are
+    restored from the saved state by the caller through `Feed.restore`).
+    """
     aug, norm, res = recipe["augmentation"], recipe["normalize"], recipe["resolution"]
     if in_memory(spec, recipe):
         data = load_split(spec, split, data_dir)
@@ -231,13 +245,14 @@ def train_feed(spec: DataSpec, split: str, dataset: dict[str, Any], recipe: dict
         if held is not None:
             eval_feed = Feed(_memory_eval(held, recipe, device), len(held.labels), held.num_classes,
                              held.images.shape[1])
-        return Feed(gen(), len(data.labels), data.num_classes, data.images.shape[1]), eval_feed
+        return (Feed(gen(), len(data.labels), data.num_classes, data.images.shape[1], batches.state,
+                     batches.restore), eval_feed)
     if dataset["label_noise"] > 0 or holdout > 0:
         raise BenchError(f"dataset {spec.name}: label noise and fraction hold-outs need an in-memory dataset; "
                          "use a held-out split string (sweep splits) instead")
     from bench.data.stream import stream_train
 
-    return stream_train(spec, split, recipe, data_dir, generator, device), None
+    return stream_train(spec, split, recipe, data_dir, seed, device, start), None
 
 
 def _memory_eval(data: ArraySplit, recipe: dict[str, Any], device: str):

@@ -9,9 +9,12 @@ workers, with pinned memory and prefetching when training on CUDA:
           -> tensor -> normalise
   eval:  resize (to resolution / crop_pct, then centre crop) -> tensor -> normalise
 
-The data order comes from a torch.Generator seeded by the run's seed, and each
-worker's augmentation randomness from DataLoader's per-worker seeds drawn from
-the same generator, so a seed fixes the run's data.
+The data order and every example's augmentation are functions of (run seed,
+epoch, position) alone: each epoch's permutation is drawn from its own seed,
+and each example is transformed under its own seed (with the process's RNG
+saved and restored around it). So a seed fixes the run's data whatever the
+number of workers, and a run resumed at step k sees exactly the batches an
+uninterrupted run sees from step k.
 """
 
 from __future__ import annotations
@@ -67,7 +70,10 @@ def eval_transform(recipe: dict[str, Any]):
 
 
 class SourceDataset(torch.utils.data.Dataset):
-    """One TFDS split by index: (transformed image, label or multi-hot label set)."""
+    """One TFDS split by index: (transformed image, label or multi-hot label set).
+
+    A key is an index, or (index, seed): the example's transform then runs under that seed.
+    """
 
     def __init__(self, spec: DataSpec, split: str, data_dir: str | Path, transform):
         self.spec, self.transform = spec, transform
@@ -76,14 +82,41 @@ class SourceDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, key):
+        i, seed = key if isinstance(key, tuple) else (key, None)
         record = self.source[i]
         label = self.spec.label(record)
         if self.spec.multilabel:
             hot = torch.zeros(self.spec.num_classes, dtype=torch.bool)
             hot[label] = True
             label = hot
-        return self.transform(_pil(record[self.spec.image_key], self.spec.image_fix)), label
+        image = _pil(record[self.spec.image_key], self.spec.image_fix)
+        if seed is None:
+            return self.transform(image), label
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), label
+
+
+class EpochBatches(torch.utils.data.Sampler):
+    """Endless batches of (index, example seed), epoch after epoch, from batch `start` on.
+
+    Epoch e's order is a permutation drawn from seed (run seed, e); the ragged tail is dropped.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0):
+        self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
+        self.per_epoch = n // batch_size
+
+    def __iter__(self):
+        epoch, offset = divmod(self.start, self.per_epoch)
+        while True:
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            for b in range(offset, self.per_epoch):
+                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                yield [(int(i), int(np.random.SeedSequence([self.seed, epoch, int(i)]).generate_state(1)[0]))
+                       for i in idx]
+            epoch, offset = epoch + 1, 0
 
 
 def _workers() -> int:
@@ -100,33 +133,33 @@ def _workers() -> int:
     return min(8, max(0, (os.cpu_count() or 1) - 1))
 
 
-def _loader(dataset, batch_size: int, shuffle: bool, generator, device: str, drop_last: bool):
+def _loader(dataset, device: str, batch_size: int | None = None, batch_sampler=None):
     workers = _workers()
+    batching = {"batch_sampler": batch_sampler} if batch_sampler is not None else {"batch_size": batch_size}
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
-        num_workers=workers, pin_memory=device.startswith("cuda"), persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None)
+        dataset, **batching, num_workers=workers, pin_memory=device.startswith("cuda"),
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
 
 
 def stream_train(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path,
-                 generator: torch.Generator, device: str) -> Feed:
+                 seed: int, device: str, start: int = 0) -> Feed:
+    """Training batches from step `start` on (resuming), a pure function of the run's seed."""
     dataset = SourceDataset(spec, split, data_dir, train_transform(recipe))
     if len(dataset) < recipe["batch_size"]:
         from bench.errors import BenchError
 
         raise BenchError(f"batch size {recipe['batch_size']} is larger than {spec.name}:{split} "
                          f"({len(dataset)} examples)")
-    loader = _loader(dataset, recipe["batch_size"], True, generator, device, drop_last=True)
+    loader = _loader(dataset, device, batch_sampler=EpochBatches(len(dataset), recipe["batch_size"], seed, start))
 
     def gen():
-        while True:  # epoch after epoch; each epoch reshuffles from the generator
-            for x, y in loader:
-                yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        for x, y in loader:
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
     return Feed(gen(), len(dataset), spec.num_classes, 3)
 
 
 def stream_eval(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path, device: str) -> Feed:
     dataset = SourceDataset(spec, split, data_dir, eval_transform(recipe))
-    loader = _loader(dataset, recipe["eval_batch_size"], False, None, device, drop_last=False)
+    loader = _loader(dataset, device, batch_size=recipe["eval_batch_size"])
     return Feed(((x.to(device, non_blocking=True), y) for x, y in loader), len(dataset), spec.num_classes, 3)

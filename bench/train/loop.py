@@ -83,28 +83,54 @@ def apply_selection(plan: dict[str, Any], selected: dict[str, Any] | None) -> di
     return plan
 
 
+class Preempted(BenchError):
+    """SIGTERM arrived: the state was saved and the run stops; rerunning the stage resumes it."""
+
+
+def after_step(step: int) -> None:
+    """Hook called after every optimizer step (tests use it to stop a run midway)."""
+
+
+def _peak_memory_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(torch.device(device)) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
+
+
 def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "auto",
-          progress: bool | None = None, holdout: float = 0.0,
-          splits: tuple[str, str] | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+          progress: bool | None = None, holdout: float = 0.0, splits: tuple[str, str] | None = None,
+          engine_opts: dict[str, Any] | None = None, run_dir: str | Path | None = None,
+          checkpoint_every: int = 0) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Run one (entry, seed); returns (metrics, model state dict). Raises TrainingDiverged on NaN.
 
     `splits` = (train, eval) replaces the entry's train/test splits (the select
     stage trains on the sweep split and scores on the held-out one). With
     `holdout` > 0 the last fraction of the training split is held out instead.
+    With `run_dir`, the run saves run_dir/resume.pt every `checkpoint_every`
+    steps and on SIGTERM, and resumes from it when it exists (bench.train.resume).
     """
+    import signal
+
+    from bench.train import resume as resuming
+    from bench.train.engine import make_engine
+
     recipe, ds = plan["recipe"], plan["dataset"]
     device = pick_device(device)
     generator = seed_everything(seed)
     train_split, test_split = splits or (ds["train_split"], ds["test_split"])
     spec = data_spec(ds, data_dir)
     steps = recipe["steps"]
-    feed = held = None
-    if steps > 0:
-        feed, held = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, holdout)
     keep_head = recipe["head"] == "keep"
-    model = create_model(plan["model"], None if keep_head else spec.num_classes, feed.in_chans if feed else 3,
-                         plan["model_kwargs"], plan["checkpoint"], zero_head=recipe["head"] == "zeros").to(device)
-    optimizer = build_optimizer(model, recipe["optimizer"])
+    model = create_model(plan["model"], None if keep_head else spec.num_classes, _in_chans(spec, recipe),
+                         plan["model_kwargs"], plan["checkpoint"], zero_head=recipe["head"] == "zeros")
+    engine = make_engine(device, model, **(engine_opts or {}))
+    model = engine.prepare(model)
+    forward = torch.compile(model) if engine.compile else model
+    decay_in_loss = recipe["weight_decay_mode"] == "loss"
+    optimizer = build_optimizer(model, recipe["optimizer"], decay_in_loss, **engine.optimizer_kwargs())
+    l2 = recipe["optimizer"]["weight_decay"] if decay_in_loss else 0.0
     schedule = build_schedule(optimizer, recipe)
     sam = recipe["optimizer"]["sam"]
     ema = None
@@ -112,41 +138,79 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         from timm.utils import ModelEmaV3  # Polyak averaging, as ViT Table 2's ImageNet column
 
         ema = ModelEmaV3(model, decay=recipe["ema"])
+    resume_path = Path(run_dir) / resuming.RESUME_FILE if run_dir is not None and steps else None
+    fp = resuming.fingerprint(plan, seed, engine.record())
+    saved = resuming.load(resume_path, fp)
+    start = saved["step"] if saved else 0
+    feed = held = None
+    if steps > 0:
+        feed, held = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, holdout, seed, start)
+    if saved:
+        resuming.restore(saved, model=model, optimizer=optimizer, schedule=schedule, ema=ema,
+                         generator=generator, feed=feed)
+        print(f"{plan['entry']} seed {seed}: resuming from step {start} ({resume_path})", flush=True)
 
     def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, y, label_smoothing=recipe["label_smoothing"])
+        return F.cross_entropy(logits.float(), y, label_smoothing=recipe["label_smoothing"])
 
     model.train()
     if recipe["freeze_bn"]:  # SAM's fine-tuning: BatchNorm used as at test time
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.eval()
-    start = time.perf_counter()
+    stop = {"now": False}
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) if resume_path else None
+
+    def checkpoint(step_done: int) -> None:
+        resuming.save(resume_path, fp=fp, step=step_done, wall=elapsed(), model=model, optimizer=optimizer,
+                      schedule=schedule, ema=ema, generator=generator,
+                      feed_state=feed.state() if feed.state else None)
+
+    began = time.perf_counter()
+    offset = saved["wall_time_s"] if saved else 0.0
+
+    def elapsed() -> float:
+        return offset + time.perf_counter() - began
+
     loss = torch.zeros(())
-    bar = tqdm(range(steps), desc=f"{plan['entry']} seed {seed}", unit="step", leave=False,
-               disable=None if progress is None else not progress)  # None: only on a terminal
-    for step in bar:
-        x, y = next(feed.batches)
-        if sam is not None:
-            loss = sam_step(model, optimizer, loss_fn, x, y, sam["rho"], sam["adaptive"], recipe["grad_clip"],
-                            recipe["accum_steps"])
-        else:
-            loss = sgd_step(model, optimizer, loss_fn, x, y, recipe["grad_clip"], recipe["accum_steps"])
-        schedule.step()
-        if ema is not None:
-            ema.update(model, step=step)
-        if step % 10 == 0 or step == steps - 1:
-            value = float(loss)
-            if not math.isfinite(value):
-                raise TrainingDiverged(f"{plan['entry']} seed {seed}: loss is {value} at step {step}")
-            bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+    bar = tqdm(range(start, steps), desc=f"{plan['entry']} seed {seed}", unit="step", leave=False,
+               initial=start, total=steps, disable=None if progress is None else not progress)
+    try:
+        for step in bar:
+            x, y = next(feed.batches)
+            x = engine.batch(x)
+            if sam is not None:
+                loss = sam_step(forward, optimizer, loss_fn, x, y, sam["rho"], sam["adaptive"], recipe["grad_clip"],
+                                recipe["accum_steps"], sam.get("m"), l2, engine.autocast)
+            else:
+                loss = sgd_step(forward, optimizer, loss_fn, x, y, recipe["grad_clip"], recipe["accum_steps"], l2,
+                                engine.autocast)
+            schedule.step()
+            if ema is not None:
+                ema.update(model, step=step)
+            if step % 10 == 0 or step == steps - 1:
+                value = float(loss)
+                if not math.isfinite(value):
+                    raise TrainingDiverged(f"{plan['entry']} seed {seed}: loss is {value} at step {step}")
+                bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            after_step(step)
+            done = step + 1
+            if resume_path and done < steps and (stop["now"] or checkpoint_every and done % checkpoint_every == 0):
+                checkpoint(done)
+                if stop["now"]:
+                    raise Preempted(f"{plan['entry']} seed {seed}: stopped by SIGTERM after step {done}; "
+                                    f"state saved to {resume_path}, rerun to resume")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    wall = time.perf_counter() - start
+    wall = elapsed()
 
     final = ema.module if ema is not None else model
     test = held or eval_feed(spec, test_split, recipe, data_dir, device)
-    top1 = evaluate(final, test)
+    with engine.autocast():
+        top1 = evaluate(final, test)
     metrics: dict[str, Any] = {
         "entry": plan["entry"], "table": plan["table"], "seed": seed, "status": "ok",
         "top1": top1, "top1_err": 100.0 - top1,
@@ -158,16 +222,31 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
     if held is None and not splits:
         for extra in ds.get("extra_eval", []):
             extra_spec = data_spec({"name": extra["name"]}, data_dir)
-            value = evaluate(final, eval_feed(extra_spec, extra["split"], recipe, data_dir, device))
+            with engine.autocast():
+                value = evaluate(final, eval_feed(extra_spec, extra["split"], recipe, data_dir, device))
             base = extra["key"].removesuffix("_err")
             metrics[base], metrics[f"{base}_err"] = value, 100.0 - value
-    images = steps * recipe["batch_size"]
+    images = (steps - start) * recipe["batch_size"]
+    this_session = wall - offset
     metrics.update({
         "wall_time_s": round(wall, 3),
-        "images_per_s": round(images / wall, 1) if steps and wall > 0 else None,
+        "images_per_s": round(images / this_session, 1) if images and this_session > 0 else None,
+        "resumed_from_step": start or None,
+        "peak_memory_mb": round(_peak_memory_mb(device), 1),
+        "device_hours": round(wall / 3600.0, 6),
+        "engine": engine.record(),
         "device": device,
         "device_name": provenance.device_name(device),
         "git_commit": provenance.git_commit(),
         "packages": provenance.package_versions(),
     })
+    if resume_path is not None and resume_path.exists():
+        resume_path.unlink()  # the run is complete: nothing to resume
     return metrics, final.state_dict()
+
+
+def _in_chans(spec, recipe) -> int:
+    """Channels the model sees: in-memory data keep theirs (digits: 1); streamed images are RGB."""
+    from bench.data.loader import in_memory
+
+    return spec.fixed_shape[-1] if in_memory(spec, recipe) and len(spec.fixed_shape) == 3 else 3

@@ -1,0 +1,75 @@
+"""Resuming a run: everything a training loop needs to continue exactly where it stopped.
+
+`runs/<entry>/<seed>/resume.pt` is written atomically every `checkpoint_every`
+steps and when the process receives SIGTERM (pre-emption); it holds the
+model, optimizer, schedule and EMA states, the step, the data position and
+every random state. A rerun of the same (entry, seed) with the same plan and
+engine picks it up, so its final weights and metrics equal an uninterrupted
+run's. DVC does not track the file (it is not a stage output, so `dvc repro`
+leaves it in place); it is deleted when the run completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.train.checkpoint import write_checkpoint
+
+RESUME_FILE = "resume.pt"
+
+
+def fingerprint(plan: dict[str, Any], seed: int, engine: dict[str, Any]) -> str:
+    """What must not change between the stopped run and the resumed one."""
+    text = json.dumps({"plan": plan, "seed": seed, "engine": engine}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def save(path: Path, *, fp: str, step: int, wall: float, model, optimizer, schedule, ema, generator,
+         feed_state: Any) -> None:
+    write_checkpoint(path, {
+        "fingerprint": fp, "step": step, "wall_time_s": wall,
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+        "ema": ema.state_dict() if ema is not None else None, "generator": generator.get_state(),
+        "feed": feed_state, "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy_rng": np.random.get_state(), "python_rng": random.getstate(),
+    })
+
+
+def load(path: Path | None, fp: str) -> dict[str, Any] | None:
+    """The saved state, or None (no file, unreadable, or from another plan / seed / engine)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)  # this project's own file
+    except Exception as exc:  # a file cut short by a crash while it was written cannot exist (atomic)
+        print(f"ignoring unreadable {path}: {exc}", file=sys.stderr)
+        return None
+    if state.get("fingerprint") != fp:
+        print(f"ignoring {path}: written for another plan, seed or engine", file=sys.stderr)
+        return None
+    return state
+
+
+def restore(state: dict[str, Any], *, model, optimizer, schedule, ema, generator, feed) -> None:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    if ema is not None and state["ema"] is not None:
+        ema.load_state_dict(state["ema"])
+    generator.set_state(state["generator"])
+    if feed is not None and feed.restore is not None and state["feed"] is not None:
+        feed.restore(state["feed"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    np.random.set_state(state["numpy_rng"])
+    random.setstate(state["python_rng"])

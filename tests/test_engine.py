@@ -1,0 +1,110 @@
+"""The engine: device choices, and resuming a stopped run to the same final weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import bench.train.loop as loop
+from bench.errors import BenchError
+from bench.train.engine import make_engine
+from bench.train.loop import train
+from conftest import tiny_plan
+
+
+def test_cpu_engine_is_plain_float32():
+    vit = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 2), torch.nn.Flatten())
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Conv2d(4, 4, 3))
+    e = make_engine("cpu", cnn)
+    assert (e.precision, e.channels_last, e.compile) == ("fp32", False, False)
+    assert e.optimizer_kwargs() == {}
+    assert make_engine("cpu", vit, channels_last="true").channels_last  # forced
+    with pytest.raises(BenchError, match="bf16 needs CUDA"):
+        make_engine("cpu", vit, precision="bf16")
+
+
+@pytest.mark.gpu
+def test_cuda_engine_bf16_channels_last_step():
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 8, 3), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(8, 10))
+    e = make_engine("cuda", cnn)
+    assert e.precision == "bf16" and e.channels_last and e.optimizer_kwargs() == {"fused": True}
+    model = e.prepare(cnn)
+    with e.autocast():
+        out = model(e.batch(torch.randn(4, 3, 16, 16, device="cuda")))
+    assert out.dtype == torch.bfloat16
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_at(monkeypatch, at_step: int) -> None:
+    def hook(step):
+        if step == at_step:
+            raise _Stop
+
+    monkeypatch.setattr(loop, "after_step", hook)
+
+
+@pytest.mark.parametrize("plan_kind", ["sgd", "sam_ema"])
+def test_resume_gives_the_uninterrupted_weights(plan_kind, digits_dir, tmp_path, monkeypatch):
+    plan = tiny_plan(steps=9)
+    if plan_kind == "sam_ema":
+        plan = tiny_plan(steps=9, ema=0.9)
+        plan["recipe"]["optimizer"]["sam"] = {"rho": 0.05, "adaptive": False, "m": 16}
+        plan["model_kwargs"]["drop_rate"] = 0.1  # the global RNG (dropout) must resume too
+    full, full_state = train(plan, 5, digits_dir, "cpu", progress=False)
+
+    run_dir = tmp_path / "run"
+    _stop_at(monkeypatch, 6)  # dies during step 7; the last resume point is after step 4
+    with pytest.raises(_Stop):
+        train(plan, 5, digits_dir, "cpu", progress=False, run_dir=run_dir, checkpoint_every=4)
+    assert (run_dir / "resume.pt").is_file()
+    monkeypatch.setattr(loop, "after_step", lambda step: None)
+    resumed, state = train(plan, 5, digits_dir, "cpu", progress=False, run_dir=run_dir, checkpoint_every=4)
+    assert resumed["resumed_from_step"] == 4 and not (run_dir / "resume.pt").exists()
+    for key, value in full_state.items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
+    assert resumed["top1"] == full["top1"] and resumed["train_loss"] == full["train_loss"]
+
+
+def test_resume_file_of_another_plan_is_ignored(digits_dir, tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "run"
+    _stop_at(monkeypatch, 3)
+    with pytest.raises(_Stop):
+        train(tiny_plan(steps=6), 1, digits_dir, "cpu", progress=False, run_dir=run_dir, checkpoint_every=2)
+    monkeypatch.setattr(loop, "after_step", lambda step: None)
+    other = tiny_plan(steps=6, label_smoothing=0.1)
+    metrics, _ = train(other, 1, digits_dir, "cpu", progress=False, run_dir=run_dir, checkpoint_every=2)
+    assert metrics["resumed_from_step"] is None and "written for another plan" in capsys.readouterr().err
+
+
+def test_metrics_record_the_engine_and_costs(digits_dir):
+    metrics, _ = train(tiny_plan(), 0, digits_dir, "cpu", progress=False)
+    assert metrics["engine"] == {"device": "cpu", "precision": "fp32", "channels_last": False, "compile": False}
+    assert metrics["peak_memory_mb"] > 0 and metrics["device_hours"] == pytest.approx(metrics["wall_time_s"] / 3600,
+                                                                                     abs=1e-6)
+
+
+def test_streaming_data_resume_to_the_same_weights(tmp_path, monkeypatch):
+    """JPEG-style data through DataLoader: per-example seeds make the resumed batches identical."""
+    from dummy_sources import prepare_from_dummy
+    from test_paper_data import paper_plan
+
+    prepare_from_dummy("cifar10", tmp_path / "tfds", tmp_path)
+    plan = paper_plan("cifar10", "train", "test")
+    plan["recipe"].update(steps=5, augmentation={"shift": 0, "hflip": True, "crop": "inception",
+                                                 "autoaugment": "cifar10"})
+    _, full_state = train(plan, 3, tmp_path / "tfds", "cpu", progress=False)
+    run_dir = tmp_path / "run"
+    _stop_at(monkeypatch, 3)
+    with pytest.raises(_Stop):
+        train(plan, 3, tmp_path / "tfds", "cpu", progress=False, run_dir=run_dir, checkpoint_every=2)
+    monkeypatch.setattr(loop, "after_step", lambda step: None)
+    resumed, state = train(plan, 3, tmp_path / "tfds", "cpu", progress=False, run_dir=run_dir, checkpoint_every=2)
+    assert resumed["resumed_from_step"] == 2
+    for key, value in full_state.items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
