@@ -5,4 +5,4 @@ Importing this package registers the project's own TFDS builders (so that
 """
 
 from bench.data import digits  # noqa: F401  (registers the builder)
-from bench.data import aircraft, birdsnap  # noqa: F401
+from bench.data import aircraft, birdsnap, synthetic  # noqa: F401
