@@ -149,8 +149,12 @@ def cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     engine = {"precision": args.precision, "channels_last": args.channels_last, "compile": args.compile == "true"}
+    from bench.train.distributed import world_from_env
+
     metrics, state = train(apply_selection(plan, selected), args.seed, args.data_dir, args.device,
                            engine_opts=engine, run_dir=run_dir, checkpoint_every=args.checkpoint_every)
+    if not world_from_env().main:  # torchrun: rank 0 writes the run's outputs
+        return 0
     if selected.get("param"):
         metrics["selected"] = {k: selected[k] for k in ("param", "value", "scores", "split") if k in selected}
     write_checkpoint(run_dir / "checkpoint.pt", state)

@@ -47,13 +47,14 @@ def test_paper_recipe_two_steps(sam_entry_plan, tmp_path, monkeypatch):
     calls, lrs = [], []
     real_sam_step = loop.sam_step
 
-    def spy(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps, m, l2, amp):
+    def spy(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps, m, l2, amp, **dist):
         bn = [mod for mod in model.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
         calls.append({"rho": rho, "adaptive": adaptive, "clip": grad_clip, "accum": accum_steps, "x": x.shape,
                       "m": m, "l2": l2, "bn_training": any(mod.training for mod in bn),
                       "group": dict(optimizer.param_groups[0]), "bn_mean": bn[0].running_mean.clone()})
         lrs.append(optimizer.param_groups[0]["lr"])
-        return real_sam_step(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps, m, l2, amp)
+        return real_sam_step(model, optimizer, loss_fn, x, y, rho, adaptive, grad_clip, accum_steps, m, l2, amp,
+                             **dist)
 
     monkeypatch.setattr(loop, "sam_step", spy)
     monkeypatch.chdir(tmp_path)

@@ -215,11 +215,12 @@ class Feed:
     in_chans: int
     state: Callable[[], Any] | None = None  # what restores the position (in-memory data)
     restore: Callable[[Any], None] | None = None
+    sharded: bool = False  # distributed: batches are already this rank's share
 
 
 def train_feed(spec: DataSpec, split: str, dataset: dict[str, Any], recipe: dict[str, Any], data_dir: str | Path,
                generator: torch.Generator, device: str, holdout: float = 0.0, seed: int = 0,
-               start: int = 0) -> tuple[Feed, Feed | None]:
+               start: int = 0, rank: int = 0, world: int = 1) -> tuple[Feed, Feed | None]:
     """Endless augmented training batches; with `holdout`, also the held-out tail as an eval feed.
 
     `start`: the step a resumed run starts at (streaming data skip to it; in-memory data are
@@ -243,7 +244,7 @@ def train_feed(spec: DataSpec, split: str, dataset: dict[str, Any], recipe: dict
 
         eval_feed = None
         if held is not None:
-            eval_feed = Feed(_memory_eval(held, recipe, device), len(held.labels), held.num_classes,
+            eval_feed = Feed(_memory_eval(held, recipe, device, rank, world), len(held.labels), held.num_classes,
                              held.images.shape[1])
         return (Feed(gen(), len(data.labels), data.num_classes, data.images.shape[1], batches.state,
                      batches.restore), eval_feed)
@@ -252,21 +253,31 @@ def train_feed(spec: DataSpec, split: str, dataset: dict[str, Any], recipe: dict
                          "use a held-out split string (sweep splits) instead")
     from bench.data.stream import stream_train
 
-    return stream_train(spec, split, recipe, data_dir, seed, device, start), None
+    return stream_train(spec, split, recipe, data_dir, seed, device, start, rank, world), None
 
 
-def _memory_eval(data: ArraySplit, recipe: dict[str, Any], device: str):
+def _memory_eval(data: ArraySplit, recipe: dict[str, Any], device: str, rank: int = 0, world: int = 1):
+    if world > 1:
+        data = ArraySplit(data.images[rank::world], data.labels[rank::world], data.num_classes)
     bs = recipe["eval_batch_size"]
     for start in range(0, len(data.labels), bs):
         yield (preprocess(data.images[start:start + bs].to(device), recipe["resolution"], norm=recipe["normalize"]),
                data.labels[start:start + bs])
 
 
-def eval_feed(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path, device: str) -> Feed:
-    """Batches of the evaluation split; labels stay on the CPU (multi-hot for ReaL)."""
+def eval_feed(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path, device: str,
+              rank: int = 0, world: int = 1) -> Feed:
+    """Batches of the evaluation split; labels stay on the CPU (multi-hot for ReaL).
+
+    Distributed: this rank's share (every world-th example); `size` stays the whole split's.
+    """
     if in_memory(spec, recipe):
         data = load_split(spec, split, data_dir)
-        return Feed(_memory_eval(data, recipe, device), len(data.labels), data.num_classes, data.images.shape[1])
+        return Feed(_memory_eval(data, recipe, device, rank, world), len(data.labels), data.num_classes,
+                    data.images.shape[1])
     from bench.data.stream import stream_eval
 
-    return stream_eval(spec, split, recipe, data_dir, device)
+    feed = stream_eval(spec, split, recipe, data_dir, device, rank, world)
+    if world > 1:
+        feed.size = len(source(spec, split, data_dir))
+    return feed

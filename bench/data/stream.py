@@ -104,8 +104,9 @@ class EpochBatches(torch.utils.data.Sampler):
     Epoch e's order is a permutation drawn from seed (run seed, e); the ragged tail is dropped.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0):
+    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0, rank: int = 0, world: int = 1):
         self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
+        self.rank, self.world = rank, world  # distributed: this rank's slice of each global batch
         self.per_epoch = n // batch_size
 
     def __iter__(self):
@@ -114,6 +115,8 @@ class EpochBatches(torch.utils.data.Sampler):
             order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
             for b in range(offset, self.per_epoch):
                 idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                share = len(idx) // self.world
+                idx = idx[self.rank * share:(self.rank + 1) * share]
                 yield [(int(i), int(np.random.SeedSequence([self.seed, epoch, int(i)]).generate_state(1)[0]))
                        for i in idx]
             epoch, offset = epoch + 1, 0
@@ -142,7 +145,7 @@ def _loader(dataset, device: str, batch_size: int | None = None, batch_sampler=N
 
 
 def stream_train(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path,
-                 seed: int, device: str, start: int = 0) -> Feed:
+                 seed: int, device: str, start: int = 0, rank: int = 0, world: int = 1) -> Feed:
     """Training batches from step `start` on (resuming), a pure function of the run's seed."""
     dataset = SourceDataset(spec, split, data_dir, train_transform(recipe))
     if len(dataset) < recipe["batch_size"]:
@@ -150,16 +153,21 @@ def stream_train(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: s
 
         raise BenchError(f"batch size {recipe['batch_size']} is larger than {spec.name}:{split} "
                          f"({len(dataset)} examples)")
-    loader = _loader(dataset, device, batch_sampler=EpochBatches(len(dataset), recipe["batch_size"], seed, start))
+    sampler = EpochBatches(len(dataset), recipe["batch_size"], seed, start, rank, world)
+    loader = _loader(dataset, device, batch_sampler=sampler)
 
     def gen():
         for x, y in loader:
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
-    return Feed(gen(), len(dataset), spec.num_classes, 3)
+    return Feed(gen(), len(dataset), spec.num_classes, 3, sharded=world > 1)
 
 
-def stream_eval(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path, device: str) -> Feed:
+def stream_eval(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path, device: str,
+                rank: int = 0, world: int = 1) -> Feed:
+    """Evaluation batches (distributed: every world-th example from `rank`, counts summed by the caller)."""
     dataset = SourceDataset(spec, split, data_dir, eval_transform(recipe))
+    if world > 1:
+        dataset = torch.utils.data.Subset(dataset, range(rank, len(dataset), world))
     loader = _loader(dataset, device, batch_size=recipe["eval_batch_size"])
     return Feed(((x.to(device, non_blocking=True), y) for x, y in loader), len(dataset), spec.num_classes, 3)

@@ -66,6 +66,13 @@ def evaluate(model: torch.nn.Module, feed: Feed) -> float:
         else:
             correct += int((pred == y).sum())
             total += len(y)
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # each rank evaluated its share: sum the counts
+        counts = torch.tensor([correct, total], dtype=torch.float64,
+                              device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(counts)
+        correct, total = int(counts[0]), int(counts[1])
     if total == 0:
         raise BenchError("the evaluation split has no labelled examples")
     return 100.0 * correct / total
@@ -113,11 +120,18 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
     """
     import signal
 
+    from bench.train import distributed as ddp
     from bench.train import resume as resuming
     from bench.train.engine import make_engine
 
     recipe, ds = plan["recipe"], plan["dataset"]
     device = pick_device(device)
+    world, device = ddp.setup(device)
+    share = recipe["batch_size"] // world.size
+    sam_m = (recipe["optimizer"]["sam"] or {}).get("m")
+    if world.active and (recipe["batch_size"] % world.size or sam_m and (sam_m > share or share % sam_m)):
+        raise BenchError(f"{world.size} devices: batch_size {recipe['batch_size']} must split evenly, and SAM's m "
+                         f"({sam_m}) must divide each device's {share} examples")
     generator = seed_everything(seed)
     train_split, test_split = splits or (ds["train_split"], ds["test_split"])
     spec = data_spec(ds, data_dir)
@@ -127,7 +141,10 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
                          plan["model_kwargs"], plan["checkpoint"], zero_head=recipe["head"] == "zeros")
     engine = make_engine(device, model, **(engine_opts or {}))
     model = engine.prepare(model)
-    forward = torch.compile(model) if engine.compile else model
+    wrapped = ddp.wrap(model, world, device)
+    forward = torch.compile(wrapped) if engine.compile else wrapped
+    step_kwargs = {"no_sync": ddp.no_sync(wrapped)}
+    micro_steps = max(1, -(-recipe["accum_steps"] // world.size))  # this device's share of the micro-batches
     decay_in_loss = recipe["weight_decay_mode"] == "loss"
     optimizer = build_optimizer(model, recipe["optimizer"], decay_in_loss, **engine.optimizer_kwargs())
     l2 = recipe["optimizer"]["weight_decay"] if decay_in_loss else 0.0
@@ -138,13 +155,15 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         from timm.utils import ModelEmaV3  # Polyak averaging, as ViT Table 2's ImageNet column
 
         ema = ModelEmaV3(model, decay=recipe["ema"])
-    resume_path = Path(run_dir) / resuming.RESUME_FILE if run_dir is not None and steps else None
+    resume_name = resuming.RESUME_FILE if not world.active else f"resume.rank{world.rank}.pt"
+    resume_path = Path(run_dir) / resume_name if run_dir is not None and steps else None
     fp = resuming.fingerprint(plan, seed, engine.record())
     saved = resuming.load(resume_path, fp)
     start = saved["step"] if saved else 0
     feed = held = None
     if steps > 0:
-        feed, held = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, holdout, seed, start)
+        feed, held = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, holdout, seed, start,
+                                world.rank, world.size)
     if saved:
         resuming.restore(saved, model=model, optimizer=optimizer, schedule=schedule, ema=ema,
                          generator=generator, feed=feed)
@@ -178,13 +197,16 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
     try:
         for step in bar:
             x, y = next(feed.batches)
+            if world.active and not feed.sharded:  # in-memory data: every rank drew the global batch
+                x, y = ddp.shard(x, world), ddp.shard(y, world)
             x = engine.batch(x)
             if sam is not None:
                 loss = sam_step(forward, optimizer, loss_fn, x, y, sam["rho"], sam["adaptive"], recipe["grad_clip"],
-                                recipe["accum_steps"], sam.get("m"), l2, engine.autocast)
+                                micro_steps, sam.get("m"), l2, engine.autocast,
+                                all_reduce=ddp.all_reduce_mean if world.active else None, **step_kwargs)
             else:
-                loss = sgd_step(forward, optimizer, loss_fn, x, y, recipe["grad_clip"], recipe["accum_steps"], l2,
-                                engine.autocast)
+                loss = sgd_step(forward, optimizer, loss_fn, x, y, recipe["grad_clip"], micro_steps, l2,
+                                engine.autocast, **step_kwargs)
             schedule.step()
             if ema is not None:
                 ema.update(model, step=step)
@@ -207,8 +229,9 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         torch.cuda.synchronize()
     wall = elapsed()
 
+    ddp.average_buffers(model)
     final = ema.module if ema is not None else model
-    test = held or eval_feed(spec, test_split, recipe, data_dir, device)
+    test = held or eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size)
     with engine.autocast():
         top1 = evaluate(final, test)
     metrics: dict[str, Any] = {
@@ -223,7 +246,8 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         for extra in ds.get("extra_eval", []):
             extra_spec = data_spec({"name": extra["name"]}, data_dir)
             with engine.autocast():
-                value = evaluate(final, eval_feed(extra_spec, extra["split"], recipe, data_dir, device))
+                value = evaluate(final, eval_feed(extra_spec, extra["split"], recipe, data_dir, device, world.rank,
+                                                  world.size))
             base = extra["key"].removesuffix("_err")
             metrics[base], metrics[f"{base}_err"] = value, 100.0 - value
     images = (steps - start) * recipe["batch_size"]
@@ -233,7 +257,8 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         "images_per_s": round(images / this_session, 1) if images and this_session > 0 else None,
         "resumed_from_step": start or None,
         "peak_memory_mb": round(_peak_memory_mb(device), 1),
-        "device_hours": round(wall / 3600.0, 6),
+        "device_hours": round(wall * world.size / 3600.0, 6),
+        "devices": world.size,
         "engine": engine.record(),
         "device": device,
         "device_name": provenance.device_name(device),

@@ -37,13 +37,20 @@ Amp = Callable[[], ContextManager]
 
 
 def accumulate_grad(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor,
-                    accum_steps: int = 1, amp: Amp = nullcontext) -> torch.Tensor:
-    """Backward of the batch-mean loss, over `accum_steps` micro-batches; returns the loss."""
+                    accum_steps: int = 1, amp: Amp = nullcontext, no_sync: Amp = nullcontext,
+                    sync_last: bool = True) -> torch.Tensor:
+    """Backward of the batch-mean loss, over `accum_steps` micro-batches; returns the loss.
+
+    Distributed (DDP): every backward runs under `no_sync` except the last when `sync_last`,
+    which all-reduces the accumulated gradient once.
+    """
     total = torch.zeros((), device=x.device)
-    for xc, yc in zip(x.chunk(accum_steps), y.chunk(accum_steps)):
-        with amp():
-            loss = loss_fn(model(xc), yc) * (len(yc) / len(y))
-        loss.backward()
+    parts = list(zip(x.chunk(accum_steps), y.chunk(accum_steps)))
+    for i, (xc, yc) in enumerate(parts):
+        with (nullcontext() if sync_last and i == len(parts) - 1 else no_sync()):
+            with amp():
+                loss = loss_fn(model(xc), yc) * (len(yc) / len(y))
+            loss.backward()
         total += loss.detach()
     return total
 
@@ -89,11 +96,18 @@ def perturbation(params: list[torch.nn.Parameter], rho: float, adaptive: bool) -
 
 def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, x: torch.Tensor,
              y: torch.Tensor, rho: float, adaptive: bool = False, grad_clip: float | None = None,
-             accum_steps: int = 1, m: int | None = None, l2: float = 0.0, amp: Amp = nullcontext) -> torch.Tensor:
+             accum_steps: int = 1, m: int | None = None, l2: float = 0.0, amp: Amp = nullcontext,
+             no_sync: Amp = nullcontext, all_reduce: Callable[[list[torch.Tensor]], None] | None = None
+             ) -> torch.Tensor:
     """One SAM update of `model` through the base `optimizer`; returns the loss at w.
 
     `accum_steps` micro-batches bound memory; `m` (examples per perturbation, m-sharpness) sets how
     many independent perturbations the batch gets. Both must divide the batch.
+
+    Distributed (torchrun, DDP): `x`, `y` are this device's share; the first backward runs under
+    `no_sync`, so each device perturbs with its own gradient (the paper's per-accelerator
+    perturbation); the SAM gradient is averaged over devices (by DDP's all-reduce, or by
+    `all_reduce` when the share is cut into several m-chunks) before clipping.
     """
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
     n = len(y)
@@ -107,7 +121,7 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
     for k in range(chunks):
         xk, yk = (x, y) if chunks == 1 else (x[k * chunk:(k + 1) * chunk], y[k * chunk:(k + 1) * chunk])
         optimizer.zero_grad(set_to_none=True)
-        loss += accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp) * (len(yk) / n)
+        loss += accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp, no_sync, sync_last=False) * (len(yk) / n)
         add_l2(params, l2)
         eps = perturbation(params, rho, adaptive)
         with torch.no_grad():
@@ -115,7 +129,7 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
                 p.add_(e)
         optimizer.zero_grad(set_to_none=True)
         with frozen_bn_stats(model):
-            accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp)
+            accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp, no_sync, sync_last=chunks == 1)
         add_l2(params, l2)  # at w + e, as the official loss is evaluated there
         with torch.no_grad():
             for p, e in zip(params, eps):
@@ -130,6 +144,8 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
     if averaged is not None:
         for p, a in zip(params, averaged):
             p.grad = a
+        if all_reduce is not None:
+            all_reduce([p.grad for p in params])
     if grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
@@ -138,10 +154,10 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
 
 def sgd_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, x: torch.Tensor,
              y: torch.Tensor, grad_clip: float | None = None, accum_steps: int = 1, l2: float = 0.0,
-             amp: Amp = nullcontext) -> torch.Tensor:
+             amp: Amp = nullcontext, no_sync: Amp = nullcontext) -> torch.Tensor:
     """The plain step: gradient at w (plus the in-loss weight decay), optional clipping, optimizer step."""
     optimizer.zero_grad(set_to_none=True)
-    loss = accumulate_grad(model, loss_fn, x, y, accum_steps, amp)
+    loss = accumulate_grad(model, loss_fn, x, y, accum_steps, amp, no_sync)
     if l2:
         add_l2([p for group in optimizer.param_groups for p in group["params"] if p.requires_grad], l2)
     if grad_clip is not None:
