@@ -107,9 +107,19 @@ def _unavailable(plan: dict) -> str | None:
     return "; ".join(bad) or None
 
 
+def _entry_arg(entry: str) -> str:
+    """An entry id from the command line: never a path (runs/, plan/ and select/ must not be escaped)."""
+    from bench.experiments import ID_RE
+
+    if not ID_RE.match(entry):
+        raise BenchError(f"--entry {entry!r} is not an entry id (lower-case letters, digits and _, at most 64)")
+    return entry
+
+
 def cmd_select(args) -> int:
     from bench.io import write_json
 
+    _entry_arg(args.entry)
     plan = _read_json(Path(args.plan_dir) / f"{args.entry}.json", f"unknown entry {args.entry!r} or no plan")
     out = Path(args.out_dir) / f"{args.entry}.json"
     select = plan["recipe"]["select"]
@@ -131,6 +141,7 @@ def cmd_train(args) -> int:
     from bench.io import write_json
     from bench.train.checkpoint import write_checkpoint
 
+    _entry_arg(args.entry)
     plan = _read_json(Path(args.plan_dir) / f"{args.entry}.json",
                       f"unknown entry {args.entry!r} or `bench plan` not run")
     selected = _read_json(Path(args.select_dir) / f"{args.entry}.json", "run `bench select` first")
@@ -144,15 +155,24 @@ def cmd_train(args) -> int:
         return 0
     import torch
 
-    from bench.train.loop import apply_selection, train
+    from bench.train.distributed import world_from_env
+    from bench.train.loop import TrainingDiverged, apply_selection, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
     engine = {"precision": args.precision, "channels_last": args.channels_last, "compile": args.compile == "true"}
-    from bench.train.distributed import world_from_env
-
-    metrics, state = train(apply_selection(plan, selected), args.seed, args.data_dir, args.device,
-                           engine_opts=engine, run_dir=run_dir, checkpoint_every=args.checkpoint_every)
+    try:
+        metrics, state = train(apply_selection(plan, selected), args.seed, args.data_dir, args.device,
+                               engine_opts=engine, run_dir=run_dir, checkpoint_every=args.checkpoint_every)
+    except TrainingDiverged as exc:  # a failed run, recorded as such: never a number
+        if world_from_env().main:
+            write_checkpoint(run_dir / "checkpoint.pt", {"status": "failed", "reason": str(exc)})
+            write_json(run_dir / "metrics.json", {"entry": args.entry, "table": plan["table"], "seed": args.seed,
+                                                  "status": "failed", "reason": str(exc), "step": exc.step})
+            (run_dir / "resume.pt").unlink(missing_ok=True)
+        print(f"{args.entry} seed {args.seed}: FAILED: {exc} (recorded in {run_dir / 'metrics.json'}; "
+              f"`dvc repro -f train@{args.entry}-{args.seed}` retries)", file=sys.stderr)
+        return 0
     if not world_from_env().main:  # torchrun: rank 0 writes the run's outputs
         return 0
     if selected.get("param"):
@@ -233,7 +253,8 @@ def cmd_report(args) -> int:
                               ("runs", args.runs, "collect")):
         try:
             frames[name] = pd.read_csv(path, keep_default_na=False, na_values=[""],
-                                       dtype={"published_printed": str, "published_dispersion_printed": str})
+                                       dtype={"published_printed": str, "published_dispersion_printed": str,
+                                              "values": str, "seeds": str, "reason": str})
         except (OSError, ValueError) as exc:
             raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
     title = str(params.section("report").get("title", "Reproducibility report"))
@@ -301,6 +322,27 @@ def cmd_verdict(args) -> int:
     result = judge_one(args.values, published, args.dispersion, args.kind, args.n, args.margin, decimals)
     print(json.dumps(result))
     return 0
+
+
+def cmd_workers(args) -> int:
+    from bench.scaleout import run_workers
+
+    return run_workers([d for d in args.devices.split(",") if d])
+
+
+def cmd_slurm(args) -> int:
+    import submitit
+
+    from bench.scaleout import run_slurm
+
+    if args.local:
+        executor = submitit.LocalExecutor(folder=args.log_dir)
+        executor.update_parameters(timeout_min=args.timeout_min)
+    else:
+        executor = submitit.AutoExecutor(folder=args.log_dir)
+        executor.update_parameters(timeout_min=args.timeout_min, slurm_partition=args.partition,
+                                   gpus_per_node=args.gpus, cpus_per_task=args.cpus, slurm_mem=args.mem)
+    return run_slurm(executor, args.poll)
 
 
 def cmd_published(args) -> int:
@@ -423,6 +465,19 @@ def main(argv: list[str] | None = None) -> int:
     direction.add_argument("--higher-is-better", action="store_true")
     direction.add_argument("--lower-is-better", action="store_true")
     s.set_defaults(func=cmd_verdict)
+    s = sub.add_parser("workers", help="run the pending select/train stages in parallel, one worker per GPU")
+    s.add_argument("--devices", required=True, help="comma-separated device ids, one worker each (e.g. 0,1,2,3)")
+    s.set_defaults(func=cmd_workers)
+    s = sub.add_parser("slurm", help="run the pending select/train stages as SLURM jobs (submitit)")
+    s.add_argument("--partition")
+    s.add_argument("--gpus", type=int, default=1, help="GPUs per job")
+    s.add_argument("--cpus", type=int, default=8, help="CPUs per job")
+    s.add_argument("--mem", default="64G")
+    s.add_argument("--timeout-min", type=int, default=24 * 60)
+    s.add_argument("--log-dir", default="runs/.slurm", help="submitit's folder (job scripts, logs)")
+    s.add_argument("--poll", type=float, default=30.0, help="seconds between job status checks")
+    s.add_argument("--local", action="store_true", help="submitit's local executor (this machine), for testing")
+    s.set_defaults(func=cmd_slurm)
     s = sub.add_parser("published", help="print every published cell of every table file as CSV")
     s.set_defaults(func=cmd_published)
 
