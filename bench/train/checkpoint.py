@@ -1,4 +1,8 @@
-"""Checkpoint files, written atomically (temporary file, fsync, rename)."""
+"""Checkpoint files, written atomically (temporary file, fsync, rename).
+
+A full disk or an unwritable directory is a clear BenchError naming the file,
+and leaves neither a partial file nor the temporary one behind.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,22 @@ from typing import Any
 
 import torch
 
+from bench.errors import BenchError
+
 
 def write_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,10 @@ from bench.train.sam import sam_step, sgd_step
 
 class TrainingDiverged(BenchError):
     """The loss became NaN or infinite: the run failed and yields no number."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -186,12 +192,14 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
                       feed_state=feed.state() if feed.state else None)
 
     began = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     offset = saved["wall_time_s"] if saved else 0.0
 
     def elapsed() -> float:
         return offset + time.perf_counter() - began
 
     loss = torch.zeros(())
+    first_bad = None  # step of the first non-finite loss, kept on the device
     bar = tqdm(range(start, steps), desc=f"{plan['entry']} seed {seed}", unit="step", leave=False,
                initial=start, total=steps, disable=None if progress is None else not progress)
     try:
@@ -210,11 +218,17 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
             schedule.step()
             if ema is not None:
                 ema.update(model, step=step)
-            if step % 10 == 0 or step == steps - 1:
-                value = float(loss)
-                if not math.isfinite(value):
-                    raise TrainingDiverged(f"{plan['entry']} seed {seed}: loss is {value} at step {step}")
-                bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            # Track the first non-finite loss on the device (no sync per step); look every 10 steps,
+            # at the end, and before any resume point (never save a diverged state to resume from).
+            bad = ~torch.isfinite(loss.detach())
+            first_bad = torch.where(bad & (first_bad < 0), step, first_bad) if first_bad is not None else \
+                torch.where(bad, step, -1)
+            if step % 10 == 0 or step == steps - 1 or resume_path and checkpoint_every and \
+                    (step + 1) % checkpoint_every == 0:
+                if int(first_bad) >= 0:
+                    raise TrainingDiverged(f"loss is not finite (NaN or inf) from step {int(first_bad)}",
+                                           int(first_bad))
+                bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
             after_step(step)
             done = step + 1
             if resume_path and done < steps and (stop["now"] or checkpoint_every and done % checkpoint_every == 0):
@@ -259,6 +273,8 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         "peak_memory_mb": round(_peak_memory_mb(device), 1),
         "device_hours": round(wall * world.size / 3600.0, 6),
         "devices": world.size,
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "started_at": started_at,
         "engine": engine.record(),
         "device": device,
         "device_name": provenance.device_name(device),
