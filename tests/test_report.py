@@ -162,3 +162,14 @@ def test_svg_guard_refuses_scripts():
     for bad in ('<svg><script>x</script></svg>', '<svg><rect onload="x"/></svg>'):
         with pytest.raises(ValueError):
             no_script(bad)
+
+
+def test_a_cell_with_one_run_renders(judged, tmp_path):
+    """One seed: its value and seed read back from CSV as numbers, not text."""
+    table, runs, v = judged
+    one = v.copy()
+    one.loc[0, ["values", "seeds", "n_runs"]] = ["90.1000", "0", 1]
+    path = tmp_path / "v.csv"
+    one.to_csv(path, index=False)
+    html = render_html({"t1": table}, pd.read_csv(path))
+    assert "n=1: 90.10" in html

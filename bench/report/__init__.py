@@ -72,11 +72,12 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
                 runs: pd.DataFrame | None = None, claims: pd.DataFrame | None = None) -> str:
     from bench.report import plots
 
-    text = ["reason", "device", "git_commit", "seeds", "derived_from", "note", "published_printed",
+    text = ["reason", "device", "git_commit", "seeds", "values", "derived_from", "note", "published_printed",
             "published_dispersion_printed"]
     verdicts = verdicts.copy()
-    for col in text:  # empty CSV fields read back as NaN floats
-        verdicts[col] = verdicts[col].astype(object).where(verdicts[col].notna(), "") if col in verdicts else ""
+    for col in text:  # empty CSV fields read back as NaN floats; one seed's "93.7" as a float
+        verdicts[col] = verdicts[col].astype(object).where(verdicts[col].notna(), "").astype(str) \
+            if col in verdicts else ""
     cells = {(r["table"], r["row"], r["column"]): r for r in verdicts.to_dict("records")}
     counts = summarise(verdicts)
     claim_items = _claims(claims)
