@@ -20,7 +20,8 @@ from bench import stats
 from bench.experiments import METRICS, Table
 from bench.published import dataset_name
 
-PROVENANCE = ("git_commit", "device", "device_name", "wall_time_s", "images_per_s", "steps", "epochs")
+PROVENANCE = ("git_commit", "device", "device_name", "wall_time_s", "device_hours", "images_per_s", "steps",
+              "epochs")
 RUN_COLUMNS = ["table", "entry", "row", "column", "dataset", "seed", "metric", "value", "status", "reason",
                *PROVENANCE, "torch", "timm", "run_dir"]
 
@@ -56,8 +57,11 @@ def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
         values.append(float(data[key]))
     mean = float(np.mean(values))
     first = read_run(runs_dir / sources[0] / str(seed) / "metrics.json")
-    wall = sum(float(read_run(runs_dir / s / str(seed) / "metrics.json").get("wall_time_s") or 0) for s in sources)
+    runs = [read_run(runs_dir / s / str(seed) / "metrics.json") for s in sources]
+    wall = sum(float(r.get("wall_time_s") or 0) for r in runs)
+    hours = sum(float(r.get("device_hours") or float(r.get("wall_time_s") or 0) / 3600.0) for r in runs)
     return {**first, "status": "ok", "top1": mean, "top1_err": 100.0 - mean, "wall_time_s": wall,
+            "device_hours": hours,
             "reason": f"mean of {len(sources)} entries" if len(sources) > 1 else f"{key} of {sources[0]}"}
 
 
@@ -106,6 +110,12 @@ def _decimals(value: float | str) -> int:
     return len(text.split(".")[1]) if isinstance(value, str) else len(text.split(".")[1].rstrip("0"))
 
 
+def _device_hours(runs: pd.DataFrame) -> float:
+    """Device-hours of some runs: as recorded (wall time x devices), else wall time alone (older runs)."""
+    recorded = runs["device_hours"] if "device_hours" in runs else pd.Series(np.nan, index=runs.index)
+    return float(recorded.fillna(runs["wall_time_s"].fillna(0) / 3600.0).sum())
+
+
 def _why(bad: pd.DataFrame) -> str:
     """The reason a cell has too few runs: one shared reason, or one per seed."""
     reasons = {r if st == "missing" and r else f"{st}: {r}" if r else st
@@ -142,6 +152,7 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
                 "std": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
                 "seeds": ";".join(str(s) for s in ok["seed"]),
                 "wall_time_s": float(sel.drop_duplicates("seed")["wall_time_s"].fillna(0).sum()),
+                "device_hours": _device_hours(sel.drop_duplicates("seed")),
                 "device": ", ".join(sorted(set(ok["device_name"].dropna()))),
                 "git_commit": ", ".join(sorted(set(ok["git_commit"].dropna()))),
                 "reason": "",
@@ -179,7 +190,7 @@ def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
         own = frame[frame.get("derived_from", pd.Series("", index=frame.index)).fillna("") == ""]
         tables[tid] = {**{k: int(counts.get(k, 0)) for k in (stats.REPRODUCED, stats.INCONCLUSIVE,
                                                              stats.DISCREPANT, stats.UNAVAILABLE)},
-                       "device_hours": round(float(own.wall_time_s.fillna(0).sum()) / 3600.0, 4)}
+                       "device_hours": round(float(own.device_hours.fillna(0).sum()), 4)}
     per_claim = claims.drop_duplicates("claim")
     return {"cells": int(len(verdicts)), "tables": tables,
             "claims": {k: int(v) for k, v in per_claim.claim_verdict.value_counts().items()},

@@ -173,3 +173,21 @@ def test_a_cell_with_one_run_renders(judged, tmp_path):
     one.to_csv(path, index=False)
     html = render_html({"t1": table}, pd.read_csv(path))
     assert "n=1: 90.10" in html
+
+
+def test_compute_counts_every_device_of_a_run(tmp_path):
+    """A run on 8 GPUs for an hour is 8 device-hours in the summary (and in results/summary.json)."""
+    from bench.claims import judge_claims
+    from bench.results import summary
+
+    table = parse_table("t.yaml", TABLE)
+    for entry in ("ea", "eb"):
+        for seed in (0, 1):
+            write_json(tmp_path / "runs" / entry / str(seed) / "metrics.json",
+                       {"status": "ok", "top1": 90.0 + seed, "top1_err": 10.0 - seed, "wall_time_s": 3600.0,
+                        "device_hours": 8.0, "devices": 8})
+    runs = collect({"t1": table}, [0, 1], tmp_path / "runs")
+    v = judge({"t1": table}, runs)
+    assert v.device_hours.tolist() == [16.0, 16.0]
+    assert summary(v, judge_claims({"t1": table}, runs))["device_hours"] == 32.0
+    assert "32.000" in render_html({"t1": table}, v)

@@ -86,9 +86,11 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
         rows = [(row, [cells.get((t.id, row, col)) for col in t.columns]) for row in t.rows]
         mine = verdicts[verdicts.table == t.id]
         own = mine[mine.derived_from == ""]  # derived cells reuse other cells' runs
-        compute_h = own["wall_time_s"].fillna(0).sum() / 3600.0
+        hours_of = own["device_hours"] if "device_hours" in own else own["wall_time_s"] / 3600.0
+        own = own.assign(hours=hours_of.fillna(0))
+        compute_h = float(own["hours"].sum())
         hours[t.title] = compute_h
-        cost_h = (own.groupby("column")["wall_time_s"].sum() / 3600.0).to_dict()
+        cost_h = own.groupby("column")["hours"].sum().to_dict()
         figures = [f for f in (plots.published_vs_reproduced(mine, t.margin, t.metric),
                                plots.seed_dots(mine, t.metric)) if f]
         if runs is not None and mine.n_runs.gt(0).any():

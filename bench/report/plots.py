@@ -134,7 +134,7 @@ def compute_bars(hours: dict[str, float]) -> str | None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.0, 0.4 * len(used) + 0.9))
     ax.barh(list(used), list(used.values()), color="#5d6d7e")
-    ax.set_xlabel("device-hours (sum of the runs' wall time)")
+    ax.set_xlabel("device-hours (wall time x devices, summed over runs)")
     ax.invert_yaxis()
     return _svg(fig)
 
