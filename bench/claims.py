@@ -146,6 +146,8 @@ def _gap_interval(d: np.ndarray, published_effect: float,
 
 def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """One row per (claim, pair), with the claim's own verdict repeated on each row."""
+    from bench.results import published_spread
+
     entries = {e.id: (t, e) for t in tables.values() for e in t.entries.values()}
     rows = []
     for t in tables.values():
@@ -166,7 +168,7 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
                 seeds = sorted(set(a) & set(b))
                 result = paired_test([a[s] for s in seeds], [b[s] for s in seeds], claim.direction,
                                      te.published.value - ce.published.value, claim.min_effect, alpha,
-                                     (_published_std(t, te), _published_std(t, ce)))
+                                     (published_spread(t, te), published_spread(t, ce)))
                 reason = ""
                 if result["verdict"] == UNAVAILABLE:
                     reason = (te.unavailable or ce.unavailable or _why_not(runs, treat, a) or _why_not(runs, ctrl, b)
@@ -181,15 +183,6 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
                "published_effect", "ci95_low", "ci95_high", "gap_ci95_low", "gap_ci95_high", "p_direction",
                "p_opposite", "verdict", "reason", "claim_verdict"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def _published_std(table, entry) -> tuple[float, int]:
-    from bench.results import _decimals
-    from bench.stats import published_std
-
-    p = entry.published
-    return published_std(p.dispersion, table.dispersion_kind, table.dispersion_n,
-                         _decimals(p.printed or p.value) if p.dispersion is not None else None)
 
 
 def _why_not(runs: pd.DataFrame, entry: str, ran: dict[int, float]) -> str:

@@ -137,6 +137,17 @@ def cmd_select(args) -> int:
     return 0
 
 
+def _record_no_number(run_dir: Path, plan: dict, args, status: str, reason: str, **extra) -> None:
+    """A run that yields no number (data unavailable, training diverged): its status and reason, and a
+    checkpoint.pt holding only those (the DVC output must exist)."""
+    from bench.io import write_json
+    from bench.train.checkpoint import write_checkpoint
+
+    write_checkpoint(run_dir / "checkpoint.pt", {"status": status, "reason": reason})
+    write_json(run_dir / "metrics.json", {"entry": args.entry, "table": plan["table"], "seed": args.seed,
+                                          "status": status, "reason": reason, **extra})
+
+
 def cmd_train(args) -> int:
     from bench.io import write_json
     from bench.train.checkpoint import write_checkpoint
@@ -148,9 +159,7 @@ def cmd_train(args) -> int:
     run_dir = Path(args.runs_dir) / args.entry / str(args.seed)
     reason = _unavailable(plan) or (selected.get("reason") if selected.get("status") == "unavailable" else None)
     if reason:  # the cell becomes UNAVAILABLE with this reason; no number is made up
-        write_checkpoint(run_dir / "checkpoint.pt", {"status": "unavailable", "reason": reason})
-        write_json(run_dir / "metrics.json", {"entry": args.entry, "table": plan["table"], "seed": args.seed,
-                                              "status": "unavailable", "reason": reason})
+        _record_no_number(run_dir, plan, args, "unavailable", reason)
         print(f"{args.entry} seed {args.seed}: UNAVAILABLE: {reason}", file=sys.stderr)
         return 0
     import torch
@@ -166,9 +175,7 @@ def cmd_train(args) -> int:
                                engine_opts=engine, run_dir=run_dir, checkpoint_every=args.checkpoint_every)
     except TrainingDiverged as exc:  # a failed run, recorded as such: never a number
         if world_from_env().main:
-            write_checkpoint(run_dir / "checkpoint.pt", {"status": "failed", "reason": str(exc)})
-            write_json(run_dir / "metrics.json", {"entry": args.entry, "table": plan["table"], "seed": args.seed,
-                                                  "status": "failed", "reason": str(exc), "step": exc.step})
+            _record_no_number(run_dir, plan, args, "failed", str(exc), step=exc.step)
             (run_dir / "resume.pt").unlink(missing_ok=True)
         print(f"{args.entry} seed {args.seed}: FAILED: {exc} (recorded in {run_dir / 'metrics.json'}; "
               f"`dvc repro -f train@{args.entry}-{args.seed}` retries)", file=sys.stderr)
@@ -189,27 +196,18 @@ def cmd_collect(args) -> int:
     from bench.results import collect
 
     params, tables = _everything(args)
-    suite_of = {}
-    for name, files in params.suites.items():
-        for t in load_tables_quiet(files):
-            suite_of.setdefault(t, name)
+    suite_of = {tid: next(name for name, files in params.suites.items() if t.path in files)
+                for tid, t in tables.items()}  # the first suite naming the table's file
     hints = {tid: f"not run yet (suite {s}: `bench suite use {s}`, then `dvc repro`)" for tid, s in suite_of.items()}
     runs = collect(tables, params.seeds, args.runs_dir, hints)
     write_text(args.out, runs.to_csv(index=False))
     per_run = runs.drop_duplicates(["entry", "seed"])
     by_status = per_run.status.value_counts().to_dict()
     print(f"collected {len(runs)} rows into {args.out}: " + ", ".join(f"{v} {k}" for k, v in by_status.items()))
-    selected = set(load_tables_quiet(params.tables))
+    selected = {tid for tid, t in tables.items() if t.path in params.tables}
     for r in per_run[(per_run.status != "ok") & per_run.table.isin(selected)].itertuples():
         print(f"  {r.status}: {r.entry} seed {r.seed}: {r.reason}", file=sys.stderr)
     return 0
-
-
-def load_tables_quiet(files: list[str]) -> list[str]:
-    """Table ids of some table files (already validated by the caller)."""
-    from bench.experiments import load_tables
-
-    return list(load_tables(files))
 
 
 def cmd_stats(args) -> int:
@@ -305,7 +303,7 @@ def cmd_suite(args) -> int:
 
 
 def cmd_verdict(args) -> int:
-    from bench.results import _decimals
+    from bench.results import printed_decimals
     from bench.stats import judge_one
 
     try:
@@ -318,7 +316,7 @@ def cmd_verdict(args) -> int:
         raise BenchError(f"--kind {args.kind} needs --dispersion (or use --kind none)")
     if args.dispersion is not None and args.dispersion < 0 or args.margin <= 0 or args.n < 1:
         raise BenchError("--dispersion must be >= 0, --margin > 0 and --n >= 1")
-    decimals = _decimals(args.published.strip()) if args.dispersion is not None else None
+    decimals = printed_decimals(args.published.strip()) if args.dispersion is not None else None
     result = judge_one(args.values, published, args.dispersion, args.kind, args.n, args.margin, decimals)
     print(json.dumps(result))
     return 0

@@ -42,7 +42,7 @@ def read_run(path: Path) -> dict:
 def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
     """One seed of a derived cell: the mean of `key` over its source entries' runs of that seed."""
     key = entry.derived["key"].removesuffix("_err")
-    values, sources = [], entry.derived["from"]
+    values, runs, sources = [], [], entry.derived["from"]
     for src in sources:
         if src not in entries:
             return {"status": "missing", "reason": f"source entry {src} is not in the loaded tables"}
@@ -55,12 +55,11 @@ def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
         if key not in data:
             return {"status": "failed", "reason": f"{src} seed {seed}: metrics.json has no {key!r}"}
         values.append(float(data[key]))
+        runs.append(data)
     mean = float(np.mean(values))
-    first = read_run(runs_dir / sources[0] / str(seed) / "metrics.json")
-    runs = [read_run(runs_dir / s / str(seed) / "metrics.json") for s in sources]
     wall = sum(float(r.get("wall_time_s") or 0) for r in runs)
     hours = sum(float(r.get("device_hours") or float(r.get("wall_time_s") or 0) / 3600.0) for r in runs)
-    return {**first, "status": "ok", "top1": mean, "top1_err": 100.0 - mean, "wall_time_s": wall,
+    return {**runs[0], "status": "ok", "top1": mean, "top1_err": 100.0 - mean, "wall_time_s": wall,
             "device_hours": hours,
             "reason": f"mean of {len(sources)} entries" if len(sources) > 1 else f"{key} of {sources[0]}"}
 
@@ -102,12 +101,19 @@ def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def _decimals(value: float | str) -> int:
+def printed_decimals(value: float | str) -> int:
     """Decimals as printed: "99.50" -> 2, 88.55 -> 2 (for the rounding floor of the published std)."""
     text = value if isinstance(value, str) else repr(float(value))
     if "." not in text or "e" in text:
         return 0
     return len(text.split(".")[1]) if isinstance(value, str) else len(text.split(".")[1].rstrip("0"))
+
+
+def published_spread(table: Table, entry) -> tuple[float, int]:
+    """(sample std, n) of an entry's published value: its dispersion normalised, with the rounding floor."""
+    p = entry.published
+    return stats.published_std(p.dispersion, table.dispersion_kind, table.dispersion_n,
+                               printed_decimals(p.printed or p.value) if p.dispersion is not None else None)
 
 
 def _device_hours(runs: pd.DataFrame) -> float:
@@ -137,8 +143,7 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             ok = sel[sel.status == "ok"].sort_values("seed")
             values = ok["value"].tolist()
             pub = entry.published
-            pstd, pn = stats.published_std(pub.dispersion, table.dispersion_kind, table.dispersion_n,
-                                           _decimals(pub.printed or pub.value) if pub.dispersion is not None else None)
+            pstd, pn = published_spread(table, entry)
             row = {
                 "table": table.id, "entry": entry.id, "row": entry.row, "column": entry.column,
                 "metric": table.metric, "higher_is_better": table.higher_is_better,
