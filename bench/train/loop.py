@@ -199,7 +199,7 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         return offset + time.perf_counter() - began
 
     loss = torch.zeros(())
-    first_bad = None  # step of the first non-finite loss, kept on the device
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, on the device
     bar = tqdm(range(start, steps), desc=f"{plan['entry']} seed {seed}", unit="step", leave=False,
                initial=start, total=steps, disable=None if progress is None else not progress)
     try:
@@ -220,18 +220,16 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
                 ema.update(model, step=step)
             # Track the first non-finite loss on the device (no sync per step); look every 10 steps,
             # at the end, and before any resume point (never save a diverged state to resume from).
-            bad = ~torch.isfinite(loss.detach())
-            first_bad = torch.where(bad & (first_bad < 0), step, first_bad) if first_bad is not None else \
-                torch.where(bad, step, -1)
-            if step % 10 == 0 or step == steps - 1 or resume_path and checkpoint_every and \
-                    (step + 1) % checkpoint_every == 0:
+            first_bad = torch.where(~torch.isfinite(loss.detach()) & (first_bad < 0), step, first_bad)
+            done = step + 1
+            save = resume_path and done < steps and (stop["now"] or checkpoint_every and done % checkpoint_every == 0)
+            if step % 10 == 0 or step == steps - 1 or save:
                 if int(first_bad) >= 0:
                     raise TrainingDiverged(f"loss is not finite (NaN or inf) from step {int(first_bad)}",
                                            int(first_bad))
                 bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
             after_step(step)
-            done = step + 1
-            if resume_path and done < steps and (stop["now"] or checkpoint_every and done % checkpoint_every == 0):
+            if save:
                 checkpoint(done)
                 if stop["now"]:
                     raise Preempted(f"{plan['entry']} seed {seed}: stopped by SIGTERM after step {done}; "
