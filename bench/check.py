@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.claims import CONTRADICTED
 from bench.errors import BenchError
-from bench.stats import DISCREPANT
+from bench.stats import CONTRADICTED, DISCREPANT
 
 
 def _read(path: str, what: str) -> pd.DataFrame:

@@ -11,7 +11,6 @@ The schema is documented field by field in experiments/README.md.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +19,13 @@ from typing import Any
 import yaml
 
 from bench.errors import TableError, choices
-from bench.recipe import RESULT_KEYS, parse_checkpoint, parse_dataset, parse_recipe
+from bench.recipe import RESULT_KEYS, Dataset, Plan, Recipe, parse_checkpoint, parse_dataset, parse_recipe
+from bench.schema import Checker
 
 SCHEMA_VERSION = 1
 METRICS = {"top1": True, "top1_err": False}  # name -> higher is better
 DISPERSION_KINDS = ("std", "ci95", "none")
 SOURCE_KINDS = ("paper", "recorded")
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
-
-
 NUMBER_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
@@ -42,6 +39,28 @@ class Published:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A cell that is other entries' runs seen another way (ImageNet ReaL, the VTAB mean): no run of its own."""
+
+    sources: tuple[str, ...]  # entry ids; the cell is the mean of `key` over them, per seed
+    key: str  # a result key of their metrics.json
+    dataset: str | None = None  # shown in runs.csv and `bench published`
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A paper's claim over (treatment, control) entry pairs, tested on paired seeds (bench.stats)."""
+
+    id: str
+    table: str
+    text: str
+    source: str
+    direction: str  # the treatment's metric is "higher" or "lower" than the control's
+    pairs: tuple[tuple[str, str], ...]  # (treatment entry, control entry)
+    min_effect: float = 0.0
+
+
+@dataclass(frozen=True)
 class Entry:
     """One table cell: what to train and evaluate, and the number to compare with."""
 
@@ -52,11 +71,11 @@ class Entry:
     model: str | None
     model_kwargs: dict[str, Any]
     checkpoint: dict[str, str] | None  # {"hub": tag} | {"file": path} | None
-    dataset: dict[str, Any] | None
-    recipe: dict[str, Any] | None
+    dataset: Dataset | None
+    recipe: Recipe | None
     published: Published
     unavailable: str | None = None  # reason the cell cannot run, kept in the report
-    derived: dict[str, Any] | None = None  # {"from": [entry ids], "key": result key}: no run of its own
+    derived: Derived | None = None
     note: str = ""
 
     @property
@@ -64,18 +83,13 @@ class Entry:
         """Whether the entry has train stages of its own (not derived, not unavailable)."""
         return self.derived is None and self.unavailable is None
 
-    def plan(self) -> dict[str, Any]:
-        """What determines a run's result: the part DVC tracks per entry."""
-        return {
-            "entry": self.id,
-            "table": self.table,
-            "model": self.model,
-            "model_kwargs": self.model_kwargs,
-            "checkpoint": self.checkpoint,
-            "dataset": self.dataset,
-            "recipe": self.recipe,
-            "unavailable": self.unavailable,
-        }
+    def plan(self) -> Plan:
+        """What determines a run's result: the part DVC tracks per entry (entries that run)."""
+        if not self.runs:
+            raise ValueError(f"entry {self.id} has no runs of its own (derived or unavailable)")
+        return Plan(entry=self.id, table=self.table, model=self.model, model_kwargs=self.model_kwargs,
+                    checkpoint=self.checkpoint, dataset=self.dataset, recipe=self.recipe,
+                    unavailable=self.unavailable)
 
 
 @dataclass(frozen=True)
@@ -94,8 +108,8 @@ class Table:
     entries: dict[str, Entry] = field(default_factory=dict)
     # A printed compute row (ViT Table 2's TPUv3-core-days): row name, unit, column -> Published.
     costs: dict[str, Any] | None = None
-    claims: list = field(default_factory=list)  # bench.claims.Claim
-    figures: list = field(default_factory=list)  # effect charts: {title, control, treatments}
+    claims: list[Claim] = field(default_factory=list)
+    figures: list[dict[str, Any]] = field(default_factory=list)  # effect charts: {title, control, treatments}
 
     @property
     def paper(self) -> str:
@@ -106,64 +120,7 @@ class Table:
         return METRICS[self.metric]
 
 
-class _Checker:
-    """Reads typed fields out of a YAML mapping, raising TableError with the path."""
-
-    def __init__(self, file: str):
-        self.file = file
-
-    def fail(self, path: str, message: str) -> TableError:
-        return TableError(self.file, path, message)
-
-    def mapping(self, value: Any, path: str) -> dict:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected a mapping, got {type(value).__name__}")
-        bad = [k for k in value if not isinstance(k, str)]
-        if bad:
-            raise self.fail(path, f"keys must be strings, got {bad[0]!r}")
-        return value
-
-    def only(self, d: dict, path: str, allowed: tuple[str, ...]) -> None:
-        for key in d:
-            if key not in allowed:
-                raise self.fail(f"{path}.{key}".lstrip("."), f"unknown field; {choices(key, allowed)}")
-
-    def get(self, d: dict, key: str, path: str, kind: type | tuple, default: Any = ..., required: bool = True):
-        where = f"{path}.{key}".lstrip(".")
-        if key not in d or d[key] is None and default is not ...:
-            if default is ... and required:
-                raise self.fail(where, "missing required field")
-            return None if default is ... else default
-        value = d[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise self.fail(where, f"expected {names}, got {type(value).__name__} {value!r:.60}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail(where, f"must be a finite number, got {value!r}")
-        return value
-
-    def number(self, d: dict, key: str, path: str, lo: float, hi: float, default: Any = ...) -> float:
-        value = self.get(d, key, path, float, default)
-        if value is not None and not lo <= value <= hi:
-            raise self.fail(f"{path}.{key}", f"must lie in [{lo}, {hi}], got {value}")
-        return value
-
-    def integer(self, d: dict, key: str, path: str, lo: int, hi: int, default: Any = ...) -> int:
-        value = self.get(d, key, path, int, default)
-        if value is not None and not lo <= value <= hi:
-            raise self.fail(f"{path}.{key}", f"must lie in [{lo}, {hi}], got {value}")
-        return value
-
-    def ident(self, value: Any, path: str) -> str:
-        if not isinstance(value, str) or not ID_RE.match(value):
-            raise self.fail(path, f"{value!r:.60} is not a valid id (lower-case letters, digits and _, at most 64)")
-        return value
-
-
-def _published(c: _Checker, pub: dict, pp: str, table: Table) -> Published:
+def _published(c: Checker, pub: dict, pp: str, table: Table) -> Published:
     """Values may be quoted ("99.50") to keep the digits exactly as printed in the paper."""
     c.only(pub, pp, ("value", "dispersion", "source"))
     parsed = {}
@@ -189,7 +146,7 @@ def _published(c: _Checker, pub: dict, pp: str, table: Table) -> Published:
     return Published(value, dispersion, c.get(pub, "source", pp, str), printed, printed_dispersion)
 
 
-def _derived(c: _Checker, raw: Any, path: str) -> dict[str, Any] | None:
+def _derived(c: Checker, raw: Any, path: str) -> Derived | None:
     if raw is None:
         return None
     d = c.mapping(raw, path)
@@ -199,13 +156,11 @@ def _derived(c: _Checker, raw: Any, path: str) -> dict[str, Any] | None:
         raise c.fail(f"{path}.from", "expected a non-empty list of entry ids")
     for i, eid in enumerate(sources):
         c.ident(eid, f"{path}.from[{i}]")
-    key = c.get(d, "key", path, str)
-    if key not in RESULT_KEYS:
-        raise c.fail(f"{path}.key", f"unknown result key {key!r}; {choices(key, RESULT_KEYS)}")
-    return {"from": list(sources), "key": key, "dataset": c.get(d, "dataset", path, str)}
+    key = c.choice(d, "key", path, RESULT_KEYS, "result key")
+    return Derived(tuple(sources), key, c.get(d, "dataset", path, str, None))
 
 
-def _entry(c: _Checker, table: Table, eid: str, raw: Any) -> Entry:
+def _entry(c: Checker, table: Table, eid: str, raw: Any) -> Entry:
     path = f"entries.{eid}"
     c.ident(eid, path)
     e = c.mapping(raw, path)
@@ -229,7 +184,7 @@ def _entry(c: _Checker, table: Table, eid: str, raw: Any) -> Entry:
         raise c.fail(f"{path}.{'dataset' if dataset is None else 'recipe'}", "missing required field")
     dataset = parse_dataset(c, dataset, f"{path}.dataset", partial=not required) if dataset is not None else None
     recipe = parse_recipe(c, recipe, f"{path}.recipe") if recipe is not None else None
-    if recipe and recipe["select"] and not (dataset and dataset["sweep_val_split"] and dataset["sweep_train_split"]):
+    if recipe and recipe.select and not (dataset and dataset.sweep_val_split and dataset.sweep_train_split):
         raise c.fail(f"{path}.dataset", "recipe.select needs sweep_train_split and sweep_val_split "
                                         "(the held-out split the choice is made on)")
     return Entry(
@@ -252,7 +207,7 @@ def _entry(c: _Checker, table: Table, eid: str, raw: Any) -> Entry:
 
 def parse_table(path: str | Path, text: str) -> Table:
     """Parse and check one table file's text; raises TableError naming file and field."""
-    c = _Checker(str(path))
+    c = Checker(str(path))
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -308,15 +263,42 @@ def parse_table(path: str | Path, text: str) -> Table:
     if top.get("costs") is not None:
         object.__setattr__(table, "costs", _costs(c, top["costs"], table))  # frozen: set once, here
     if top.get("claims") is not None:
-        from bench.claims import parse_claims
-
-        table.claims.extend(parse_claims(c, top["claims"], table))
+        table.claims.extend(_claims(c, top["claims"], table))
     if top.get("figures") is not None:
         table.figures.extend(_figures(c, top["figures"], table))
     return table
 
 
-def _figures(c: _Checker, raw: Any, table: Table) -> list[dict[str, Any]]:
+def _claims(c: Checker, raw: Any, table: Table) -> list[Claim]:
+    """The `claims:` list of a table file."""
+    out, seen = [], set()
+    for i, item in enumerate(c.get({"claims": raw}, "claims", "", list)):
+        path = f"claims[{i}]"
+        d = c.mapping(item, path)
+        c.only(d, path, ("id", "text", "source", "direction", "pairs", "min_effect"))
+        cid = c.ident(c.get(d, "id", path, str), f"{path}.id")
+        if cid in seen:
+            raise c.fail(f"{path}.id", f"claim id {cid!r} is used twice")
+        seen.add(cid)
+        direction = c.choice(d, "direction", path, ("higher", "lower"), "direction")
+        pairs = c.get(d, "pairs", path, list)
+        if not pairs:
+            raise c.fail(f"{path}.pairs", "expected a non-empty list of [treatment, control] entry pairs")
+        checked = []
+        for j, pair in enumerate(pairs):
+            pp = f"{path}.pairs[{j}]"
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise c.fail(pp, "expected [treatment entry, control entry]")
+            a, b = (c.ident(e, pp) for e in pair)
+            if a == b:
+                raise c.fail(pp, "treatment and control are the same entry")
+            checked.append((a, b))
+        out.append(Claim(cid, table.id, c.get(d, "text", path, str), c.get(d, "source", path, str), direction,
+                         tuple(checked), c.number(d, "min_effect", path, 0.0, 1e6, 0.0)))
+    return out
+
+
+def _figures(c: Checker, raw: Any, table: Table) -> list[dict[str, Any]]:
     """Effect charts (SAM's Figure 1, left): per row, treatment columns against a control column."""
     out = []
     for i, item in enumerate(c.get({"figures": raw}, "figures", "", list)):
@@ -332,7 +314,7 @@ def _figures(c: _Checker, raw: Any, table: Table) -> list[dict[str, Any]]:
     return out
 
 
-def _costs(c: _Checker, raw: Any, table: Table) -> dict[str, Any]:
+def _costs(c: Checker, raw: Any, table: Table) -> dict[str, Any]:
     d = c.mapping(raw, "costs")
     c.only(d, "costs", ("row", "unit", "values"))
     row, unit = c.get(d, "row", "costs", str), c.get(d, "unit", "costs", str)
@@ -374,7 +356,7 @@ def load_tables(paths: list[str | Path]) -> dict[str, Table]:
     entries = all_entries(tables)
     for t in tables.values():
         for e in t.entries.values():
-            for i, src in enumerate((e.derived or {}).get("from", [])):
+            for i, src in enumerate(e.derived.sources if e.derived else ()):
                 if src not in entries:
                     raise TableError(t.path, f"entries.{e.id}.derived.from[{i}]",
                                      f"unknown entry {src!r} (not in the tables loaded together: "

@@ -1,4 +1,4 @@
-"""Atomic file output: write to a temporary file beside the target, then rename.
+"""Atomic file output (write to a temporary file beside the target, then rename), and JSON input.
 
 A killed stage never leaves a half-written metrics.json, CSV or HTML: readers see
 the old file or the new one, never a mix.
@@ -38,3 +38,12 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise BenchError(f"{path} not found: {what}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BenchError(f"{path} is not valid JSON ({exc}); rerun the stage that writes it") from None

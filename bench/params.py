@@ -125,3 +125,16 @@ def write_suite(path: str | Path, suite: str, entries: list[str]) -> None:
             end += 1
         lines[start:end] = block
     write_text(path, "\n".join(lines) + "\n")
+
+
+def selected_suite(path: str | Path = "params.yaml") -> tuple[Params, dict[str, Table]]:
+    """Params and the selected suite's tables (checked against the params' entry list)."""
+    params = load_params(path)
+    return params, load_suite(params)
+
+
+def every_suite(path: str | Path = "params.yaml") -> tuple[Params, dict[str, Table]]:
+    """Params and every table of every suite (collect, stats and the report cover them all)."""
+    params = load_params(path)
+    load_suite(params)  # the selected suite must agree with the entry list
+    return params, load_all(params)

@@ -26,10 +26,10 @@ def _table_name(t: Table) -> str:
 
 def dataset_name(e: Entry) -> str:
     if e.derived is not None:
-        return e.derived.get("dataset", "")
+        return e.derived.dataset or ""
     if e.dataset is None:
         return ""
-    return f"vtab/{e.dataset['vtab']}" if e.dataset.get("vtab") else e.dataset["name"]
+    return f"vtab/{e.dataset.vtab}" if e.dataset.vtab else e.dataset.name
 
 
 def published_rows(tables: dict[str, Table]) -> list[list[str]]:

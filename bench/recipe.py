@@ -1,193 +1,213 @@
-"""The per-entry parts of a table file: recipe, dataset and checkpoint.
+"""What determines a run's result: the typed recipe, dataset and plan of one table entry.
 
-Parsed here (pure Python, no torch) so that `bench validate` and `bench plan`
-stay fast; bench.experiments assembles them into entries. Every field is
-documented in experiments/README.md.
+Each part is a frozen dataclass whose fields are the table file's keys
+(bench.schema: one declaration gives the type, default, range, description
+and check). `bench schema` prints them all; experiments/README.md explains
+the protocol choices behind them. A plan (`plan/<entry>.json`, written by
+`bench plan`) is `Plan.to_json()`: the keys are the field names, so a plan
+file and the fingerprint a resumed run checks stay stable.
+
+Adding a recipe field: one `spec()` field here (and, if it relates to
+others, one line in the part's `check`), then use it in bench/train or
+bench/data.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.errors import choices
+from bench.schema import Checker, from_json, parse, spec, to_json
 
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "constant")
-CROPS = ("none", "inception")
-AUTOAUGMENT = ("cifar10", "imagenet", "svhn")
-HEADS = ("reset", "zeros", "keep")
-SELECT_PARAMS = ("lr", "rho")
-DECAY_MODES = ("optimizer", "loss")  # the optimizer's own decay, or 0.5 * wd * ||w||^2 in the loss (SAM's code)
 RESULT_KEYS = ("top1", "top1_err", "real_top1", "real_top1_err")
-VIT_NORM = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # pixels to [-1, 1], as the official ViT code
+VIT_MEAN = (0.5, 0.5, 0.5)  # pixels to [-1, 1], as the official ViT code
 
 
-def _optimizer(c, raw: Any, op: str) -> dict[str, Any]:
-    opt = c.mapping(raw, op)
-    c.only(opt, op, ("name", "lr", "momentum", "weight_decay", "nesterov", "sam"))
-    name = c.get(opt, "name", op, str)
-    if name not in OPTIMIZERS:
-        raise c.fail(f"{op}.name", f"unknown optimizer {name!r}; {choices(name, OPTIMIZERS)}")
-    optimizer = {
-        "name": name,
-        "lr": c.number(opt, "lr", op, 0.0, 10.0),
-        "weight_decay": c.number(opt, "weight_decay", op, 0.0, 1.0, 0.0),
-        "momentum": c.number(opt, "momentum", op, 0.0, 1.0, 0.9),
-        "nesterov": c.get(opt, "nesterov", op, bool, False),
-        "sam": None,
-    }
-    if opt.get("sam") is not None:
-        sp = f"{op}.sam"
-        sam = c.mapping(opt["sam"], sp)
-        c.only(sam, sp, ("rho", "adaptive", "m"))
-        optimizer["sam"] = {"rho": c.number(sam, "rho", sp, 0.0, 10.0),
-                            "adaptive": c.get(sam, "adaptive", sp, bool, False),
-                            "m": c.integer(sam, "m", sp, 1, 1_000_000, None)}
-    return optimizer
-
-
-def _select(c, raw: Any, path: str, optimizer: dict[str, Any]) -> dict[str, Any] | None:
-    """A hyper-parameter chosen on a held-out part of the training data (the `select` stage)."""
-    if raw is None:
-        return None
-    s = c.mapping(raw, path)
-    c.only(s, path, ("param", "grid", "seed"))
-    param = c.get(s, "param", path, str)
-    if param not in SELECT_PARAMS:
-        raise c.fail(f"{path}.param", f"unknown parameter {param!r}; {choices(param, SELECT_PARAMS)}")
-    if param == "rho" and optimizer["sam"] is None:
-        raise c.fail(f"{path}.param", "selecting rho needs optimizer.sam")
-    grid = c.get(s, "grid", path, list)
+def _grid(c: Checker, grid: tuple, path: str) -> tuple[float, ...]:
     if len(grid) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 10
                                 for v in grid):
-        raise c.fail(f"{path}.grid", "expected a list of at least two numbers in (0, 10]")
-    return {"param": param, "grid": [float(v) for v in grid], "seed": c.integer(s, "seed", path, 0, 2**31 - 1, 0)}
+        raise c.fail(path, "expected a list of at least two numbers in (0, 10]")
+    return tuple(float(v) for v in grid)
 
 
-def _normalize(c, raw: Any, path: str) -> dict[str, list[float]]:
-    if raw is None:
-        return dict(VIT_NORM)
-    n = c.mapping(raw, path)
-    c.only(n, path, ("mean", "std"))
-    out = {}
-    for key in ("mean", "std"):
-        v = c.get(n, key, path, list)
-        if len(v) not in (1, 3) or not all(isinstance(x, (int, float)) and 0 < x < 1 or key == "mean" and x == 0
-                                           for x in v):
-            raise c.fail(f"{path}.{key}", "expected 1 or 3 numbers in (0, 1)")
-        out[key] = [float(x) for x in v]
-    return out
+def _channels(c: Checker, values: tuple, path: str) -> tuple[float, ...]:
+    mean = path.endswith(".mean")
+    if len(values) not in (1, 3) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                            and (0 < x < 1 or mean and x == 0) for x in values):
+        raise c.fail(path, "expected 1 or 3 numbers in (0, 1)")
+    return tuple(float(x) for x in values)
 
 
-def parse_recipe(c, raw: Any, path: str) -> dict[str, Any]:
-    r = c.mapping(raw, path)
-    c.only(r, path, ("optimizer", "schedule", "steps", "batch_size", "accum_steps", "resolution", "grad_clip",
-                     "label_smoothing", "augmentation", "eval_batch_size", "select", "ema", "head", "freeze_bn",
-                     "normalize", "eval_crop_pct", "weight_decay_mode"))
-    evaluation_only = r.get("steps") == 0  # needs no optimizer or batch size
-    default_opt = {"name": "sgd", "lr": 0.0} if evaluation_only else ...
-    optimizer = _optimizer(c, c.get(r, "optimizer", path, dict, default_opt), f"{path}.optimizer")
-    sp = f"{path}.schedule"
-    sched = c.mapping(c.get(r, "schedule", path, dict, {"name": "cosine"}), sp)
-    c.only(sched, sp, ("name", "warmup_steps"))
-    sname = c.get(sched, "name", sp, str, "cosine")
-    if sname not in SCHEDULES:
-        raise c.fail(f"{sp}.name", f"unknown schedule {sname!r}; {choices(sname, SCHEDULES)}")
-    steps = c.integer(r, "steps", path, 0, 10_000_000)  # 0: evaluate the checkpoint as it is
-    ap = f"{path}.augmentation"
-    aug = c.mapping(c.get(r, "augmentation", path, dict, {}), ap)
-    c.only(aug, ap, ("shift", "hflip", "crop", "autoaugment"))
-    crop = c.get(aug, "crop", ap, str, "none")
-    if crop not in CROPS:
-        raise c.fail(f"{ap}.crop", f"unknown crop {crop!r}; {choices(crop, CROPS)}")
-    autoaugment = c.get(aug, "autoaugment", ap, str, None)
-    if autoaugment is not None and autoaugment not in AUTOAUGMENT:
-        raise c.fail(f"{ap}.autoaugment", f"unknown policy {autoaugment!r}; {choices(autoaugment, AUTOAUGMENT)}")
-    head = c.get(r, "head", path, str, "reset")
-    if head not in HEADS:
-        raise c.fail(f"{path}.head", f"unknown head rule {head!r}; {choices(head, HEADS)}")
-    batch = c.integer(r, "batch_size", path, 1, 1_000_000, 1 if evaluation_only else ...)
-    accum = c.integer(r, "accum_steps", path, 1, 4096, 1)
-    if batch % accum:
-        raise c.fail(f"{path}.accum_steps", f"must divide batch_size ({batch}), got {accum}")
-    recipe = {
-        "optimizer": optimizer,
-        "schedule": {"name": sname, "warmup_steps": c.integer(sched, "warmup_steps", sp, 0, max(steps, 0), 0)},
-        "steps": steps,
-        "batch_size": batch,
-        "accum_steps": accum,
-        "eval_batch_size": c.integer(r, "eval_batch_size", path, 1, 1_000_000, 512),
-        "resolution": c.integer(r, "resolution", path, 1, 4096),
-        "grad_clip": c.number(r, "grad_clip", path, 0.0, 1e6, None) if r.get("grad_clip") is not None else None,
-        "label_smoothing": c.number(r, "label_smoothing", path, 0.0, 1.0, 0.0),
-        "augmentation": {
-            "shift": c.integer(aug, "shift", ap, 0, 64, 0),
-            "hflip": c.get(aug, "hflip", ap, bool, False),
-            "crop": crop,
-            "autoaugment": autoaugment,
-        },
-        "select": _select(c, r.get("select"), f"{path}.select", optimizer),
-        "ema": c.number(r, "ema", path, 0.0, 1.0, None) if r.get("ema") is not None else None,
-        "head": head,
-        "freeze_bn": c.get(r, "freeze_bn", path, bool, False),
-        "normalize": _normalize(c, r.get("normalize"), f"{path}.normalize"),
-        "eval_crop_pct": c.number(r, "eval_crop_pct", path, 0.1, 1.0, 1.0),
-        "weight_decay_mode": c.get(r, "weight_decay_mode", path, str, "optimizer"),
-    }
-    if recipe["weight_decay_mode"] not in DECAY_MODES:
-        raise c.fail(f"{path}.weight_decay_mode", f"unknown mode {recipe['weight_decay_mode']!r}; "
-                                                  f"{choices(recipe['weight_decay_mode'], DECAY_MODES)}")
-    m = (optimizer["sam"] or {}).get("m")
-    if m and batch % m:
-        raise c.fail(f"{path}.optimizer.sam.m", f"must divide batch_size ({batch}), got {m}")
-    if steps == 0 and (head != "keep" or recipe["select"] is not None):
-        raise c.fail(f"{path}.steps", "an evaluation-only entry (steps: 0) needs head: keep and no select")
-    return recipe
+@dataclass(frozen=True, kw_only=True)
+class Sam:
+    """Sharpness-Aware Minimization on top of the base optimizer (bench/train/sam.py)."""
+
+    rho: float = spec("neighbourhood radius", lo=0.0, hi=10.0)
+    adaptive: bool = spec("ASAM (Kwon et al. 2021): the perturbation scaled by |w|", False)
+    m: int | None = spec("examples per perturbation (m-sharpness); null: one perturbation for the batch",
+                         None, lo=1, hi=1_000_000)
 
 
-def parse_dataset(c, raw: Any, path: str, partial: bool = False) -> dict[str, Any]:
-    """TFDS name and splits; `vtab: <task>` fills them from the VTAB-1k task registry.
+@dataclass(frozen=True, kw_only=True)
+class Optimizer:
+    """The base optimizer (bench/train/optim.py)."""
 
-    `partial` (entries that cannot run): the name alone is enough, to label the cell.
-    """
+    name: str = spec("base optimizer", choices=("sgd", "adamw"), noun="optimizer")
+    lr: float = spec("peak learning rate (or the value before `select` chooses one)", lo=0.0, hi=10.0)
+    weight_decay: float = spec("weight decay (where: recipe.weight_decay_mode)", 0.0, lo=0.0, hi=1.0)
+    momentum: float = spec("SGD momentum", 0.9, lo=0.0, hi=1.0)
+    nesterov: bool = spec("Nesterov momentum (SGD)", False)
+    sam: Sam | None = spec("SAM settings; null: the base optimizer alone", None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    name: str = spec("learning-rate decay after the warmup", "cosine", choices=("cosine", "constant"),
+                     noun="schedule")
+    warmup_steps: int = spec("linear warmup from 0 to the peak lr, in steps", 0, lo=0, hi=10_000_000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Augmentation:
+    """Training augmentation (evaluation sees none); resolved into ops by bench.data.ops."""
+
+    shift: int = spec("random shift: pad by this many pixels (edge) and crop back", 0, lo=0, hi=64)
+    hflip: bool = spec("random horizontal flip", False)
+    crop: str = spec("random crop: none, or inception (area 5-100%, aspect 3/4-4/3, resized to resolution)",
+                     "none", choices=("none", "inception"), noun="crop")
+    autoaugment: str | None = spec("AutoAugment policy (torchvision)", None, choices=("cifar10", "imagenet", "svhn"),
+                                   noun="policy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Normalize:
+    mean: tuple[float, ...] = spec("per-channel mean of pixels in [0, 1]", VIT_MEAN, check=_channels)
+    std: tuple[float, ...] = spec("per-channel std of pixels in [0, 1]", VIT_MEAN, check=_channels)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """A hyper-parameter chosen on held-out training data by the `select` stage (bench/train/select.py)."""
+
+    param: str = spec("what is chosen", choices=("lr", "rho"), noun="parameter")
+    grid: tuple[float, ...] = spec("the candidate values", check=_grid)
+    seed: int = spec("the seed of the selection runs", 0, lo=0, hi=2**31 - 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    """How an entry is trained and evaluated; `steps: 0` evaluates a checkpoint as it is."""
+
+    optimizer: Optimizer = spec("the base optimizer (evaluation only: not needed)")
+    select: Selection | None = spec("a value chosen on held-out data; null: none", None)
+    schedule: Schedule = spec("learning-rate schedule", Schedule())
+    steps: int = spec("optimizer updates; 0 evaluates the checkpoint as it is", lo=0, hi=10_000_000)
+    batch_size: int = spec("examples per update (the global batch)", lo=1, hi=1_000_000)
+    accum_steps: int = spec("micro-batches per update (gradient accumulation); divides batch_size", 1,
+                            lo=1, hi=4096)
+    eval_batch_size: int = spec("examples per evaluation batch", 512, lo=1, hi=1_000_000)
+    resolution: int = spec("input size (pixels, square)", lo=1, hi=4096)
+    grad_clip: float | None = spec("clip the gradient's global norm at this value; null: no clipping", None,
+                                   lo=0.0, hi=1e6)
+    label_smoothing: float = spec("label smoothing of the cross-entropy", 0.0, lo=0.0, hi=1.0)
+    augmentation: Augmentation = spec("training augmentation", Augmentation())
+    normalize: Normalize = spec("pixel normalisation", Normalize())
+    eval_crop_pct: float = spec("evaluation: resize to resolution / crop_pct, centre-crop resolution "
+                                "(1: resize only)", 1.0, lo=0.1, hi=1.0)
+    ema: float | None = spec("Polyak (EMA) averaging decay; the averaged model is evaluated; null: none", None,
+                             lo=0.0, hi=1.0)
+    head: str = spec("classifier head: reset (new, timm init), zeros (new, zero-initialised), keep (the "
+                     "checkpoint's)", "reset", choices=("reset", "zeros", "keep"), noun="head rule")
+    freeze_bn: bool = spec("BatchNorm in eval mode during training (statistics frozen)", False)
+    weight_decay_mode: str = spec("optimizer: the optimizer's own decay; loss: 0.5 * wd * ||w||^2 added to the "
+                                  "loss (SAM's code)", "optimizer", choices=("optimizer", "loss"), noun="mode")
+
+    def check(self, c: Checker, path: str) -> None:
+        if self.schedule.warmup_steps > self.steps:
+            raise c.fail(f"{path}.schedule.warmup_steps",
+                         f"must lie in [0, {self.steps}], got {self.schedule.warmup_steps}")
+        if self.batch_size % self.accum_steps:
+            raise c.fail(f"{path}.accum_steps", f"must divide batch_size ({self.batch_size}), got {self.accum_steps}")
+        if self.select is not None and self.select.param == "rho" and self.optimizer.sam is None:
+            raise c.fail(f"{path}.select.param", "selecting rho needs optimizer.sam")
+        m = self.optimizer.sam.m if self.optimizer.sam else None
+        if m and self.batch_size % m:
+            raise c.fail(f"{path}.optimizer.sam.m", f"must divide batch_size ({self.batch_size}), got {m}")
+        if self.steps == 0 and (self.head != "keep" or self.select is not None):
+            raise c.fail(f"{path}.steps", "an evaluation-only entry (steps: 0) needs head: keep and no select")
+
+    @property
+    def evaluation_only(self) -> bool:
+        return self.steps == 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtraEval:
+    """Another evaluation of the final model (ImageNet ReaL labels)."""
+
+    name: str = spec("TFDS dataset")
+    split: str = spec("its split")
+    key: str = spec("the result key it fills", choices=RESULT_KEYS, noun="result key")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dataset:
+    """TFDS name and splits; `vtab: <task>` fills them from the VTAB-1k task registry (bench/data/vtab.py)."""
+
+    vtab: str | None = spec("a VTAB-1k task; sets name and the four splits", None)
+    name: str = spec("TFDS builder name")
+    train_split: str | None = spec("training split (TFDS split string)", None)
+    test_split: str | None = spec("evaluation split", None)
+    sweep_train_split: str | None = spec("training split of the `select` stage's runs", None)
+    sweep_val_split: str | None = spec("held-out split the `select` stage scores on", None)
+    label_noise: float = spec("fraction of training labels flipped to another class (fixed subset)", 0.0,
+                              lo=0.0, hi=1.0)
+    noise_seed: int = spec("seed of that subset", 0, lo=0, hi=2**31 - 1)
+    extra_eval: tuple[ExtraEval, ...] = spec("extra evaluations of the final model", ())
+
+    @property
+    def names(self) -> list[str]:
+        """Every TFDS dataset a run reads."""
+        return [self.name] + [x.name for x in self.extra_eval]
+
+
+SPLIT_KEYS = ("name", "train_split", "test_split", "sweep_train_split", "sweep_val_split")
+
+
+def parse_recipe(c: Checker, raw: Any, path: str) -> Recipe:
+    evaluation_only = isinstance(raw, dict) and raw.get("steps") == 0  # needs no optimizer or batch size
+    defaults = {"optimizer": {"name": "sgd", "lr": 0.0}, "batch_size": 1} if evaluation_only else None
+    return parse(Recipe, c, raw, path, defaults)
+
+
+def parse_dataset(c: Checker, raw: Any, path: str, partial: bool = False) -> Dataset:
+    """`partial` (entries that cannot run): the name alone is enough, to label the cell."""
     d = c.mapping(raw, path)
-    c.only(d, path, ("name", "train_split", "test_split", "sweep_train_split", "sweep_val_split", "label_noise",
-                     "noise_seed", "vtab", "extra_eval"))
-    out: dict[str, Any] = {"vtab": c.get(d, "vtab", path, str, None)}
-    if out["vtab"] is not None:
+    defaults = None
+    task = c.get(d, "vtab", path, str, None)
+    if task is not None:
         from bench.data.vtab import TASKS
+        from bench.errors import choices
 
-        if out["vtab"] not in TASKS:
-            raise c.fail(f"{path}.vtab", f"unknown VTAB task {out['vtab']!r}; {choices(out['vtab'], TASKS)}")
-        task = TASKS[out["vtab"]]
-        out.update(name=task.tfds_name, train_split=task.splits["train800val200"], test_split=task.splits["test"],
-                   sweep_train_split=task.splits["train800"], sweep_val_split=task.splits["val200"])
-        for key in ("name", "train_split", "test_split", "sweep_train_split", "sweep_val_split"):
+        if task not in TASKS:
+            raise c.fail(f"{path}.vtab", f"unknown VTAB task {task!r}; {choices(task, TASKS)}")
+        for key in SPLIT_KEYS:
             if key in d:
                 raise c.fail(f"{path}.{key}", "set by the VTAB task; remove it")
-    else:
-        out.update(name=c.get(d, "name", path, str),
-                   train_split=c.get(d, "train_split", path, str, required=not partial),
-                   test_split=c.get(d, "test_split", path, str, required=not partial),
-                   sweep_train_split=c.get(d, "sweep_train_split", path, str, None),
-                   sweep_val_split=c.get(d, "sweep_val_split", path, str, None))
-    out["label_noise"] = c.number(d, "label_noise", path, 0.0, 1.0, 0.0)
-    out["noise_seed"] = c.integer(d, "noise_seed", path, 0, 2**31 - 1, 0)
-    extra = c.get(d, "extra_eval", path, list, [])
-    out["extra_eval"] = []
-    for i, item in enumerate(extra):
-        ep = f"{path}.extra_eval[{i}]"
-        e = c.mapping(item, ep)
-        c.only(e, ep, ("name", "split", "key"))
-        key = c.get(e, "key", ep, str)
-        if key not in RESULT_KEYS:
-            raise c.fail(f"{ep}.key", f"unknown result key {key!r}; {choices(key, RESULT_KEYS)}")
-        out["extra_eval"].append({"name": c.get(e, "name", ep, str), "split": c.get(e, "split", ep, str), "key": key})
-    return out
+        t = TASKS[task]
+        defaults = {"name": t.tfds_name, "train_split": t.splits["train800val200"], "test_split": t.splits["test"],
+                    "sweep_train_split": t.splits["train800"], "sweep_val_split": t.splits["val200"]}
+    dataset = parse(Dataset, c, d, path, defaults)
+    for key in ("train_split", "test_split"):
+        if not partial and getattr(dataset, key) is None:
+            raise c.fail(f"{path}.{key}", "missing required field")
+    return dataset
 
 
-def parse_checkpoint(c, raw: Any, path: str) -> dict[str, str] | None:
+def parse_checkpoint(c: Checker, raw: Any, path: str) -> dict[str, str] | None:
+    """null (from scratch), {hub: <timm pretrained tag>} or {file: <path in the repository>}."""
     if raw is None:
         return None
     d = c.mapping(raw, path)
@@ -199,3 +219,45 @@ def parse_checkpoint(c, raw: Any, path: str) -> dict[str, str] | None:
     if kind == "file" and (Path(value).is_absolute() or ".." in Path(value).parts):
         raise c.fail(f"{path}.file", "must be a path relative to the repository, without '..'")
     return {kind: value}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """Everything that determines one entry's runs (plan/<entry>.json); `data`: the datasets' status."""
+
+    entry: str
+    table: str
+    model: str
+    model_kwargs: dict[str, Any]
+    checkpoint: dict[str, str] | None
+    dataset: Dataset
+    recipe: Recipe
+    unavailable: str | None = None
+    data: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = to_json(self)
+        if self.data is None:
+            del out["data"]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        return from_json(cls, data)
+
+    def with_selection(self, param: str | None, value: float | None) -> Plan:
+        """This plan with a value chosen by the `select` stage (lr or SAM's rho) in place."""
+        if not param:
+            return self
+        opt = self.recipe.optimizer
+        if param == "lr":
+            opt = dataclasses.replace(opt, lr=float(value))
+        else:
+            opt = dataclasses.replace(opt, sam=dataclasses.replace(opt.sam or Sam(rho=0.0), rho=float(value)))
+        return self.with_recipe(optimizer=opt)
+
+    def with_recipe(self, **changes: Any) -> Plan:
+        return dataclasses.replace(self, recipe=dataclasses.replace(self.recipe, **changes))
+
+    def with_dataset(self, **changes: Any) -> Plan:
+        return dataclasses.replace(self, dataset=dataclasses.replace(self.dataset, **changes))

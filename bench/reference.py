@@ -19,7 +19,7 @@ from bench import provenance
 from bench.errors import BenchError
 from bench.experiments import Table
 from bench.io import write_text
-from bench.train.loop import train
+from bench.train.loop import RunConfig, train
 
 
 def record(tables: dict[str, Table], seeds: list[int], data_dir: str) -> None:
@@ -33,7 +33,7 @@ def record(tables: dict[str, Table], seeds: list[int], data_dir: str) -> None:
         for entry in table.entries.values():
             values = []
             for seed in seeds:
-                metrics, _ = train(entry.plan(), seed, data_dir, progress=False)
+                metrics, _ = train(entry.plan(), seed, data_dir, RunConfig(progress=False))
                 values.append(metrics[table.metric])
                 print(f"{entry.id} seed {seed}: {table.metric} {values[-1]:.2f}", flush=True)
             mean, std = statistics.fmean(values), statistics.stdev(values)

@@ -9,7 +9,9 @@ from bench.experiments import Table
 def known_datasets() -> set[str]:
     import tensorflow_datasets as tfds
 
-    import bench.data  # noqa: F401  (registers this project's builders)
+    from bench.data.builders import register
+
+    register()
 
     return set(tfds.list_builders(with_community_datasets=False))
 
@@ -34,7 +36,7 @@ def check_resources(tables: dict[str, Table]) -> None:
                 if name not in tags:
                     raise TableError(t.path, f"{where}.checkpoint.hub",
                                      f"{name!r} has no pretrained weights in timm; {choices(name, tags or ['(none)'])}")
-            for name in [e.dataset["name"]] + [x["name"] for x in e.dataset["extra_eval"]]:
+            for name in e.dataset.names:
                 base = name.split(":")[0]
                 if base not in datasets and base.split("/")[0] not in datasets:
                     raise TableError(t.path, f"{where}.dataset.name",

@@ -105,11 +105,12 @@ def step_functions(args, device: str):
 def loader_images_per_s(args, device: str, batches: int) -> float:
     import tensorflow_datasets as tfds
 
-    import bench.data  # noqa: F401  (registers synthetic_jpeg)
-    from bench.data.loader import data_spec
-    from bench.data.stream import stream_train
+    from bench.data.builders import register
+    from bench.data.ops import parse
+    from bench.data.spec import data_spec
+    from bench.data.stream import _workers, stream_train
 
-    from bench.data.stream import _workers
+    register()  # synthetic_jpeg
 
     data_dir = Path(args.data_dir or Path(tempfile.gettempdir()) / "bench-synthetic-tfds")
     if not tfds.builder("synthetic_jpeg", data_dir=str(data_dir)).is_prepared():
@@ -117,15 +118,14 @@ def loader_images_per_s(args, device: str, batches: int) -> float:
         # not fork DataLoader workers (bench.data.stream), and the loader would not be measured as it runs.
         import subprocess
 
-        code = ("import torchvision, tensorflow_datasets as tfds, bench.data; tfds.builder('synthetic_jpeg', "
+        code = ("import torchvision, tensorflow_datasets as tfds; from bench.data.builders import register; "
+                "register(); tfds.builder('synthetic_jpeg', "
                 f"data_dir={str(data_dir)!r}, file_format='array_record').download_and_prepare()")
         subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
     print(f"loader: {_workers()} DataLoader worker process(es)", flush=True)
-    recipe = {"batch_size": args.batch, "resolution": args.res, "eval_crop_pct": 1.0,
-              "augmentation": {"crop": "inception", "hflip": True, "autoaugment": None},
-              "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3}}
-    spec = data_spec({"name": "synthetic_jpeg"}, data_dir)
-    feed = stream_train(spec, "train", recipe, data_dir, seed=0, device=device)
+    pipeline = parse(f"inception_crop({args.res})|flip_lr|normalize(vit)")  # ViT fine-tuning's training ops
+    spec = data_spec("synthetic_jpeg", data_dir)
+    feed = stream_train(spec, "train", pipeline, args.batch, data_dir, seed=0, device=device)
     next(feed.batches)  # worker start-up
     start = time.perf_counter()
     for _ in range(batches):

@@ -15,22 +15,31 @@ def digits_dir(tmp_path_factory) -> Path:
     """sklearn_digits built by the real TFDS builder into a temporary data_dir."""
     import tensorflow_datasets as tfds
 
-    import bench.data  # noqa: F401
+    from bench.data.builders import register
+
+    register()
 
     data_dir = tmp_path_factory.mktemp("tfds")
     tfds.builder("sklearn_digits", data_dir=str(data_dir), file_format="array_record").download_and_prepare()
     return data_dir
 
 
+def as_plan(plan):
+    """A typed plan from its JSON form (what tests edit), or the plan itself."""
+    from bench.recipe import Plan
+
+    return plan if isinstance(plan, Plan) else Plan.from_json(plan)
+
+
 def tiny_plan(**recipe_overrides) -> dict:
-    """A 5-step ViT plan on digits, for fast loop tests."""
-    from bench.experiments import _Checker
+    """A 5-step ViT plan on digits, for fast loop tests, in its JSON form (a plan file's)."""
     from bench.recipe import parse_recipe
+    from bench.schema import Checker, to_json
 
     raw = {"optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.05},
            "schedule": {"name": "cosine", "warmup_steps": 2}, "steps": 5, "batch_size": 32,
            "eval_batch_size": 256, "resolution": 8, "grad_clip": 1.0, "augmentation": {"shift": 1}}
-    recipe = parse_recipe(_Checker("tiny"), raw, "recipe")  # every field with the schema's defaults
+    recipe = to_json(parse_recipe(Checker("tiny"), raw, "recipe"))  # every field with the schema's defaults
     recipe.update(recipe_overrides)
     return {
         "entry": "tiny", "table": "t", "model": "vit_tiny_patch16_224",

@@ -10,8 +10,8 @@ import pytest
 from scipy import stats as st
 
 from bench.check import check
-from bench.claims import (CONSISTENT, CONTRADICTED, DIRECTION, NOT_REPRODUCED, UNAVAILABLE, judge_claims,
-                          paired_test)
+from bench.stats import CONSISTENT, CONTRADICTED, DIRECTION, NOT_REPRODUCED, UNAVAILABLE, paired_test
+from bench.verdicts import judge_claims
 from bench.experiments import parse_table
 
 CONTROL = [10.0, 11.0, 12.0]

@@ -8,20 +8,20 @@ import sys
 import pytest
 import torch
 
-from bench.train.loop import train
-from conftest import ROOT, tiny_plan
+from bench.train.loop import RunConfig, train
+from conftest import ROOT, tiny_plan, as_plan
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = """
 import sys, torch
 sys.path.insert(0, {tests!r})
-from conftest import tiny_plan
-from bench.train.loop import train
+from conftest import as_plan, tiny_plan
+from bench.train.loop import RunConfig, train
 import torch.distributed as dist
 plan = tiny_plan(steps=4, batch_size=32, accum_steps={accum})
 plan["recipe"]["optimizer"]["sam"] = {{"rho": 0.05, "adaptive": False, "m": {m}}}
-metrics, state = train(plan, 2, {data!r}, "cpu", progress=False)
+metrics, state = train(as_plan(plan), 2, {data!r}, RunConfig("cpu", progress=False))
 if dist.get_rank() == 0:
     torch.save({{"state": state, "metrics": metrics}}, {out!r})
 dist.destroy_process_group()
@@ -42,7 +42,7 @@ def test_two_process_sam_equals_one_process_with_per_device_perturbations(m, acc
     # one process: m = 16 (each device's share of 32) or the same m = 8 chunks
     plan = tiny_plan(steps=4, batch_size=32, accum_steps=accum)
     plan["recipe"]["optimizer"]["sam"] = {"rho": 0.05, "adaptive": False, "m": m or 16}
-    single, state = train(plan, 2, digits_dir, "cpu", progress=False)
+    single, state = train(as_plan(plan), 2, digits_dir, RunConfig("cpu", progress=False))
     for key, value in state.items():
         torch.testing.assert_close(distributed["state"][key], value, rtol=1e-3, atol=1e-5, msg=key)  # all-reduce order; AdamW on ~0 grads
     assert distributed["metrics"]["devices"] == 2 and distributed["metrics"]["test_examples"] == 450

@@ -8,8 +8,8 @@ import torch
 import bench.train.loop as loop
 from bench.errors import BenchError
 from bench.train.engine import make_engine
-from bench.train.loop import train
-from conftest import tiny_plan
+from bench.train.loop import RunConfig, train
+from conftest import tiny_plan, as_plan
 
 
 def test_cpu_engine_is_plain_float32():
@@ -56,15 +56,15 @@ def test_resume_gives_the_uninterrupted_weights(plan_kind, digits_dir, tmp_path,
         plan = tiny_plan(steps=9, ema=0.9)
         plan["recipe"]["optimizer"]["sam"] = {"rho": 0.05, "adaptive": False, "m": 16}
         plan["model_kwargs"]["drop_rate"] = 0.1  # the global RNG (dropout) must resume too
-    full, full_state = train(plan, 5, digits_dir, "cpu", progress=False)
+    full, full_state = train(as_plan(plan), 5, digits_dir, RunConfig("cpu", progress=False))
 
     run_dir = tmp_path / "run"
     _stop_at(monkeypatch, 6)  # dies during step 7; the last resume point is after step 4
     with pytest.raises(_Stop):
-        train(plan, 5, digits_dir, "cpu", progress=False, run_dir=run_dir, checkpoint_every=4)
+        train(as_plan(plan), 5, digits_dir, RunConfig("cpu", progress=False, run_dir=run_dir, checkpoint_every=4))
     assert (run_dir / "resume.pt").is_file()
     monkeypatch.setattr(loop, "after_step", lambda step: None)
-    resumed, state = train(plan, 5, digits_dir, "cpu", progress=False, run_dir=run_dir, checkpoint_every=4)
+    resumed, state = train(as_plan(plan), 5, digits_dir, RunConfig("cpu", progress=False, run_dir=run_dir, checkpoint_every=4))
     assert resumed["resumed_from_step"] == 4 and not (run_dir / "resume.pt").exists()
     for key, value in full_state.items():
         torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
@@ -75,15 +75,15 @@ def test_resume_file_of_another_plan_is_ignored(digits_dir, tmp_path, monkeypatc
     run_dir = tmp_path / "run"
     _stop_at(monkeypatch, 3)
     with pytest.raises(_Stop):
-        train(tiny_plan(steps=6), 1, digits_dir, "cpu", progress=False, run_dir=run_dir, checkpoint_every=2)
+        train(as_plan(tiny_plan(steps=6)), 1, digits_dir, RunConfig("cpu", progress=False, run_dir=run_dir, checkpoint_every=2))
     monkeypatch.setattr(loop, "after_step", lambda step: None)
     other = tiny_plan(steps=6, label_smoothing=0.1)
-    metrics, _ = train(other, 1, digits_dir, "cpu", progress=False, run_dir=run_dir, checkpoint_every=2)
+    metrics, _ = train(as_plan(other), 1, digits_dir, RunConfig("cpu", progress=False, run_dir=run_dir, checkpoint_every=2))
     assert metrics["resumed_from_step"] is None and "written for another plan" in capsys.readouterr().err
 
 
 def test_metrics_record_the_engine_and_costs(digits_dir):
-    metrics, _ = train(tiny_plan(), 0, digits_dir, "cpu", progress=False)
+    metrics, _ = train(as_plan(tiny_plan()), 0, digits_dir, RunConfig("cpu", progress=False))
     assert metrics["engine"] == {"device": "cpu", "precision": "fp32", "channels_last": False, "compile": False}
     assert metrics["peak_memory_mb"] > 0 and metrics["device_hours"] == pytest.approx(metrics["wall_time_s"] / 3600,
                                                                                      abs=1e-6)
@@ -98,13 +98,13 @@ def test_streaming_data_resume_to_the_same_weights(tmp_path, monkeypatch):
     plan = paper_plan("cifar10", "train", "test")
     plan["recipe"].update(steps=5, augmentation={"shift": 0, "hflip": True, "crop": "inception",
                                                  "autoaugment": "cifar10"})
-    _, full_state = train(plan, 3, tmp_path / "tfds", "cpu", progress=False)
+    _, full_state = train(as_plan(plan), 3, tmp_path / "tfds", RunConfig("cpu", progress=False))
     run_dir = tmp_path / "run"
     _stop_at(monkeypatch, 3)
     with pytest.raises(_Stop):
-        train(plan, 3, tmp_path / "tfds", "cpu", progress=False, run_dir=run_dir, checkpoint_every=2)
+        train(as_plan(plan), 3, tmp_path / "tfds", RunConfig("cpu", progress=False, run_dir=run_dir, checkpoint_every=2))
     monkeypatch.setattr(loop, "after_step", lambda step: None)
-    resumed, state = train(plan, 3, tmp_path / "tfds", "cpu", progress=False, run_dir=run_dir, checkpoint_every=2)
+    resumed, state = train(as_plan(plan), 3, tmp_path / "tfds", RunConfig("cpu", progress=False, run_dir=run_dir, checkpoint_every=2))
     assert resumed["resumed_from_step"] == 2
     for key, value in full_state.items():
         torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)

@@ -27,7 +27,8 @@ def _stage_dirs(tmp_path, plan):
 
 def test_nan_run_is_recorded_as_failed_and_never_becomes_a_number(digits_dir, tmp_path, monkeypatch, capsys):
     import bench.train.loop as loop
-    from bench.results import collect, judge
+    from bench.results import collect
+    from bench.verdicts import judge
     from conftest import tiny_plan
 
     real = loop.sgd_step

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from bench.data.loader import Feed
-from bench.train.loop import evaluate, train
-from conftest import tiny_plan
+from bench.train.loop import RunConfig, evaluate, train
+from conftest import tiny_plan, as_plan
 from dummy_sources import EXPECTED, prepare_from_dummy
 
 TINY_VIT = {"img_size": 16, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2}
@@ -54,7 +54,7 @@ def test_prepare_load_and_train_one_step(name, tmp_path):
     data_dir = tmp_path / "tfds"
     prepare_from_dummy(name, data_dir, tmp_path)
     train_split, test_split, extra = FAMILIES[name]
-    metrics, state = train(paper_plan(name, train_split, test_split, **extra), 0, data_dir, "cpu", progress=False)
+    metrics, state = train(as_plan(paper_plan(name, train_split, test_split, **extra)), 0, data_dir, RunConfig("cpu", progress=False))
     assert metrics["status"] == "ok" and metrics["steps"] == 1
     expected_test = 2 if name == "eurosat/rgb" else _count(name, test_split)
     assert metrics["test_examples"] == expected_test
@@ -69,7 +69,7 @@ def test_imagenet_with_real_labels(tmp_path):
     prepare_from_dummy("imagenet2012_real", data_dir, tmp_path / "real")
     plan = paper_plan("imagenet2012", "train", "validation",
                       extra_eval=[{"name": "imagenet2012_real", "split": "validation", "key": "real_top1"}])
-    metrics, _ = train(plan, 0, data_dir, "cpu", progress=False)
+    metrics, _ = train(as_plan(plan), 0, data_dir, RunConfig("cpu", progress=False))
     assert metrics["test_examples"] == 4
     assert 0.0 <= metrics["real_top1"] <= 100.0
     assert metrics["real_top1_err"] == pytest.approx(100.0 - metrics["real_top1"])
@@ -80,7 +80,7 @@ def test_vtab_task_reads_with_its_label_rule(tmp_path):
     data_dir = tmp_path / "tfds"
     prepare_from_dummy("dtd", data_dir, tmp_path)
     plan = paper_plan("dtd:3.*.*", "train+validation", "test", vtab="dtd")
-    metrics, _ = train(plan, 0, data_dir, "cpu", progress=False)
+    metrics, _ = train(as_plan(plan), 0, data_dir, RunConfig("cpu", progress=False))
     assert metrics["train_examples"] == 4 and metrics["test_examples"] == 3
 
 
@@ -95,7 +95,7 @@ def test_own_builders_prepare_through_bench_prepare(name, tmp_path):
     record = prepare_one(name, tmp_path / "tfds", manual_root)
     assert record["status"] == "ok", record
     train_split = "trainval" if name == "fgvc_aircraft" else "train"
-    metrics, _ = train(paper_plan(name, train_split, "test"), 0, tmp_path / "tfds", "cpu", progress=False)
+    metrics, _ = train(as_plan(paper_plan(name, train_split, "test")), 0, tmp_path / "tfds", RunConfig("cpu", progress=False))
     assert metrics["train_examples"] == record["splits"][train_split]
     assert metrics["test_examples"] == record["splits"]["test"]
 

@@ -22,7 +22,7 @@ import bench.train.loop as loop
 from bench.cli import main
 from bench.experiments import load_table
 from bench.train.select import select_value
-from conftest import ROOT, tiny_plan
+from conftest import ROOT, as_plan, tiny_plan
 from dummy_sources import prepare_from_dummy
 
 
@@ -31,7 +31,7 @@ def sam_entry_plan(tmp_path):
     import timm
 
     entry = load_table(ROOT / "experiments/sam/table10.yaml").entries["sam_t10_samopt_cifar10"]
-    plan = entry.plan()
+    plan = entry.plan().to_json()
     assert plan["recipe"]["select"]["param"] == "rho" and plan["recipe"]["freeze_bn"]
     torch.save(timm.create_model("test_efficientnet", num_classes=1000).state_dict(), tmp_path / "effnet.pth")
     plan.update(model="test_efficientnet", checkpoint={"file": "effnet.pth"})
@@ -100,7 +100,7 @@ def test_unavailable_data_makes_an_unavailable_run(sam_entry_plan, tmp_path, mon
 def test_select_chooses_the_best_held_out_value(digits_dir):
     plan = tiny_plan(steps=3, select={"param": "lr", "grid": [1e-6, 0.003], "seed": 0})
     plan["dataset"].update(sweep_train_split="train[:90%]", sweep_val_split="train[90%:]")
-    result = select_value(plan, digits_dir, "cpu")
+    result = select_value(as_plan(plan), digits_dir, "cpu")
     assert set(result["scores"]) == {"1e-06", "0.003"}
     best = max(result["scores"], key=result["scores"].get)
     assert result["value"] == float(best) and result["split"] == {"train": "train[:90%]", "val": "train[90%:]"}
@@ -113,13 +113,13 @@ def test_stream_loader_workers_are_deterministic(tmp_path):
 
     prepare_from_dummy("cifar10", tmp_path / "tfds", tmp_path)
     code = (
-        "import json, sys; sys.path.insert(0, 'tests'); from conftest import tiny_plan; "
-        "from bench.train.loop import train; "
+        "import json, sys; sys.path.insert(0, 'tests'); from conftest import tiny_plan, as_plan; "
+        "from bench.train.loop import RunConfig, train; "
         "p = tiny_plan(steps=3, batch_size=2, eval_batch_size=2, resolution=16, "
         "augmentation={'shift': 0, 'hflip': True, 'crop': 'inception', 'autoaugment': 'cifar10'}); "
         "p['model_kwargs'] = {'img_size': 16, 'patch_size': 8, 'embed_dim': 16, 'depth': 1, 'num_heads': 2}; "
         "p['dataset'].update(name='cifar10'); "
-        f"m, s = train(p, 7, {str(tmp_path / 'tfds')!r}, 'cpu', progress=False); "
+        f"m, s = train(as_plan(p), 7, {str(tmp_path / 'tfds')!r}, RunConfig('cpu', progress=False)); "
         "print(json.dumps([m['train_loss'], float(sum(v.float().sum() for v in s.values()))]))"
     )
     env = {**os.environ, "BENCH_DATA_WORKERS": "2"}

@@ -8,7 +8,8 @@ import pytest
 from bench.check import check
 from bench.experiments import parse_table
 from bench.report import render_html, render_markdown
-from bench.results import collect, judge
+from bench.results import collect
+from bench.verdicts import judge
 from bench.io import write_json
 
 TABLE = textwrap.dedent("""\
@@ -141,7 +142,7 @@ def test_paper_tables_render_before_any_run(tmp_path, monkeypatch):
 
 
 def test_claims_and_figures_render_escaped(judged):
-    from bench.claims import judge_claims
+    from bench.verdicts import judge_claims
 
     table, runs, v = judged
     claims = judge_claims({"t1": table}, runs)
@@ -177,8 +178,8 @@ def test_a_cell_with_one_run_renders(judged, tmp_path):
 
 def test_compute_counts_every_device_of_a_run(tmp_path):
     """A run on 8 GPUs for an hour is 8 device-hours in the summary (and in results/summary.json)."""
-    from bench.claims import judge_claims
-    from bench.results import summary
+    from bench.verdicts import judge_claims
+    from bench.verdicts import summary
 
     table = parse_table("t.yaml", TABLE)
     for entry in ("ea", "eb"):

@@ -5,16 +5,18 @@ import math
 import pytest
 import torch
 
-from bench.data.loader import add_label_noise, data_spec, load_split, preprocess
+from bench.data.memory import add_label_noise, load_split
+from bench.data.ops import Normalize, PadCrop, Pipeline
+from bench.data.spec import data_spec
 from bench.errors import BenchError
 from bench.models import create_model
-from bench.train.loop import TrainingDiverged, train
+from bench.train.loop import RunConfig, TrainingDiverged, train
 from bench.train.optim import lr_factor
-from conftest import tiny_plan
+from conftest import tiny_plan, as_plan
 
 
 def test_digits_split_through_tfds_data_source(digits_dir):
-    spec = data_spec({"name": "sklearn_digits"}, digits_dir)
+    spec = data_spec("sklearn_digits", digits_dir)
     train_split = load_split(spec, "train", digits_dir)
     test_split = load_split(spec, "test", digits_dir)
     assert len(train_split.labels) == 1347 and len(test_split.labels) == 450
@@ -30,7 +32,7 @@ def test_digits_split_through_tfds_data_source(digits_dir):
 
 def test_unprepared_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(BenchError, match="not prepared.*bench prepare"):
-        data_spec({"name": "sklearn_digits"}, tmp_path)
+        data_spec("sklearn_digits", tmp_path)
 
 
 def test_label_noise_is_fixed_and_exact():
@@ -41,12 +43,12 @@ def test_label_noise_is_fixed_and_exact():
     assert int((a != labels).sum()) == 20  # every chosen label really changes class
 
 
-def test_preprocess_shift_is_a_translation():
+def test_pad_crop_is_a_translation():
     img = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4) * 10
-    x0 = preprocess(img, 4)
+    x0 = Pipeline((Normalize(),)).batch(img)
     assert torch.allclose(x0, (img.float() - 127.5) / 127.5)
     g = torch.Generator().manual_seed(0)
-    x = preprocess(img.repeat(50, 1, 1, 1), 4, shift=1, generator=g)
+    x = Pipeline((Normalize(), PadCrop(1, "edge"))).batch(img.repeat(50, 1, 1, 1), g)
     # each output is the input shifted by at most one pixel, edges replicated
     padded = torch.nn.functional.pad(x0, (1, 1, 1, 1), mode="replicate")[0, 0]
     windows = {tuple(padded[dy:dy + 4, dx:dx + 4].flatten().tolist()) for dy in range(3) for dx in range(3)}
@@ -62,9 +64,9 @@ def test_lr_schedule():
 
 
 def test_same_seed_same_numbers(digits_dir):
-    a, sa = train(tiny_plan(), 3, digits_dir, progress=False)
-    b, sb = train(tiny_plan(), 3, digits_dir, progress=False)
-    c, _ = train(tiny_plan(), 4, digits_dir, progress=False)
+    a, sa = train(as_plan(tiny_plan()), 3, digits_dir, RunConfig(progress=False))
+    b, sb = train(as_plan(tiny_plan()), 3, digits_dir, RunConfig(progress=False))
+    c, _ = train(as_plan(tiny_plan()), 4, digits_dir, RunConfig(progress=False))
     assert a["top1"] == b["top1"] and a["train_loss"] == b["train_loss"]
     for k in sa:
         assert torch.equal(sa[k], sb[k])
@@ -72,7 +74,7 @@ def test_same_seed_same_numbers(digits_dir):
 
 
 def test_metrics_have_provenance(digits_dir):
-    m, _ = train(tiny_plan(), 0, digits_dir, progress=False)
+    m, _ = train(as_plan(tiny_plan()), 0, digits_dir, RunConfig(progress=False))
     for key in ("git_commit", "packages", "device", "device_name", "seed", "steps", "wall_time_s", "images_per_s"):
         assert key in m
     assert m["packages"]["torch"] == torch.__version__.split("+")[0] or m["packages"]["torch"]
@@ -84,7 +86,7 @@ def test_sam_recipe_trains(digits_dir):
     sam = tiny_plan()
     sam["recipe"]["optimizer"] = {**sam["recipe"]["optimizer"], "name": "sgd", "lr": 0.05,
                                   "sam": {"rho": 0.05, "adaptive": False}}
-    m, _ = train(sam, 0, digits_dir, progress=False)
+    m, _ = train(as_plan(sam), 0, digits_dir, RunConfig(progress=False))
     assert 0 <= m["top1"] <= 100 and math.isfinite(m["train_loss"])
 
 
@@ -102,7 +104,7 @@ def test_divergence_is_a_failure_not_a_number(digits_dir, monkeypatch):
     monkeypatch.setattr(loop, "sgd_step", nan_at_step_3)
     plan = tiny_plan(steps=25)
     with pytest.raises(TrainingDiverged, match="not finite .* from step 3") as info:
-        train(plan, 0, digits_dir, progress=False)  # looked at on step 10, reported from where it began
+        train(as_plan(plan), 0, digits_dir, RunConfig(progress=False))  # looked at on step 10, reported from where it began
     assert info.value.step == 3
 
 

@@ -1,8 +1,5 @@
-"""Datasets: TFDS builders of this project and the loaders that feed training.
+"""Datasets: this project's TFDS builders, the data specs, preprocessing ops and the two input paths.
 
-Importing this package registers the project's own TFDS builders (so that
-`tfds.builder("sklearn_digits")` and `tfds.data_source` find them).
+Importing the package is free; `bench.data.builders.register()` imports the
+project's TFDS builders (TensorFlow Datasets itself) when a dataset is read or built.
 """
-
-from bench.data import digits  # noqa: F401  (registers the builder)
-from bench.data import aircraft, birdsnap, synthetic  # noqa: F401

@@ -22,8 +22,7 @@ def datasets_of(tables: dict[str, Table]) -> list[str]:
     for t in tables.values():
         for e in t.entries.values():
             if e.runs:
-                names.add(e.dataset["name"])
-                names.update(x["name"] for x in e.dataset.get("extra_eval", []))
+                names.update(e.dataset.names)
     return sorted(names)
 
 
@@ -40,10 +39,12 @@ def _manual_hint(builder, manual_dir: Path) -> str | None:
 
 def prepare_one(name: str, data_dir: Path, manual_root: Path) -> dict[str, Any]:
     """Build one dataset; returns its manifest record (status ok or unavailable, never raises)."""
-    import torchvision  # noqa: F401  (before TensorFlow, which builders import: the other order segfaults)
     import tensorflow_datasets as tfds
+    import torchvision  # noqa: F401  (before TensorFlow, which builders import: the other order segfaults)
 
-    import bench.data  # noqa: F401  (registers this project's builders)
+    from bench.data.builders import register
+
+    register()
 
     manual_dir = manual_root / name.split(":")[0].split("/")[0]
     retry = " Then run `dvc repro --force prepare` and `dvc repro`."

@@ -1,13 +1,9 @@
-"""Streaming input for datasets that do not fit the in-memory path.
+"""The streaming input path, for datasets that do not fit in memory or need per-example ops.
 
 Each example is read by index from `tfds.data_source` (array_record random
-access), decoded to a PIL image and transformed by torchvision in DataLoader
-workers, with pinned memory and prefetching when training on CUDA:
-
-  train: [Inception crop (area 5-100%, the official ViT fine-tuning crop) or
-          the evaluation resize] -> [horizontal flip] -> [AutoAugment]
-          -> tensor -> normalise
-  eval:  resize (to resolution / crop_pct, then centre crop) -> tensor -> normalise
+access), decoded to a PIL image and run through the pipeline's per-example
+forms (bench.data.ops) in DataLoader workers, with pinned memory and
+prefetching when training on CUDA.
 
 The data order and every example's augmentation are functions of (run seed,
 epoch, position) alone: each epoch's permutation is drawn from its own seed,
@@ -28,7 +24,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.data.loader import DataSpec, Feed, source
+from bench.data.ops import Pipeline
+from bench.data.spec import DataSpec, Feed, source
+from bench.errors import BenchError
 
 
 def _pil(array: Any, image_fix: str | None = None) -> Image.Image:
@@ -39,34 +37,6 @@ def _pil(array: Any, image_fix: str | None = None) -> Image.Image:
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     return Image.fromarray(a).convert("RGB")
-
-
-def train_transform(recipe: dict[str, Any]):
-    from torchvision import transforms as T
-
-    aug, res = recipe["augmentation"], recipe["resolution"]
-    # No crop: the evaluation resize (and centre crop), so training sees what evaluation sees.
-    ops = [T.RandomResizedCrop(res, scale=(0.05, 1.0))] if aug["crop"] == "inception" else _resize(recipe)
-    if aug["hflip"]:
-        ops.append(T.RandomHorizontalFlip())
-    if aug["autoaugment"]:
-        ops.append(T.AutoAugment(T.AutoAugmentPolicy(aug["autoaugment"])))
-    ops += [T.ToTensor(), T.Normalize(recipe["normalize"]["mean"], recipe["normalize"]["std"])]
-    return T.Compose(ops)
-
-
-def _resize(recipe: dict[str, Any]) -> list:
-    from torchvision import transforms as T
-
-    res, crop_pct = recipe["resolution"], recipe["eval_crop_pct"]
-    return [T.Resize((res, res))] if crop_pct >= 1.0 else [T.Resize(int(res / crop_pct)), T.CenterCrop(res)]
-
-
-def eval_transform(recipe: dict[str, Any]):
-    from torchvision import transforms as T
-
-    return T.Compose([*_resize(recipe), T.ToTensor(),
-                      T.Normalize(recipe["normalize"]["mean"], recipe["normalize"]["std"])])
 
 
 class SourceDataset(torch.utils.data.Dataset):
@@ -144,16 +114,13 @@ def _loader(dataset, device: str, batch_size: int | None = None, batch_sampler=N
         persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
 
 
-def stream_train(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path,
+def stream_train(spec: DataSpec, split: str, pipeline: Pipeline, batch_size: int, data_dir: str | Path,
                  seed: int, device: str, start: int = 0, rank: int = 0, world: int = 1) -> Feed:
     """Training batches from step `start` on (resuming), a pure function of the run's seed."""
-    dataset = SourceDataset(spec, split, data_dir, train_transform(recipe))
-    if len(dataset) < recipe["batch_size"]:
-        from bench.errors import BenchError
-
-        raise BenchError(f"batch size {recipe['batch_size']} is larger than {spec.name}:{split} "
-                         f"({len(dataset)} examples)")
-    sampler = EpochBatches(len(dataset), recipe["batch_size"], seed, start, rank, world)
+    dataset = SourceDataset(spec, split, data_dir, pipeline.example)
+    if len(dataset) < batch_size:
+        raise BenchError(f"batch size {batch_size} is larger than {spec.name}:{split} ({len(dataset)} examples)")
+    sampler = EpochBatches(len(dataset), batch_size, seed, start, rank, world)
     loader = _loader(dataset, device, batch_sampler=sampler)
 
     def gen():
@@ -163,11 +130,12 @@ def stream_train(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: s
     return Feed(gen(), len(dataset), spec.num_classes, 3, sharded=world > 1)
 
 
-def stream_eval(spec: DataSpec, split: str, recipe: dict[str, Any], data_dir: str | Path, device: str,
-                rank: int = 0, world: int = 1) -> Feed:
-    """Evaluation batches (distributed: every world-th example from `rank`, counts summed by the caller)."""
-    dataset = SourceDataset(spec, split, data_dir, eval_transform(recipe))
+def stream_eval(spec: DataSpec, split: str, pipeline: Pipeline, batch_size: int, data_dir: str | Path,
+                device: str, rank: int = 0, world: int = 1) -> Feed:
+    """Evaluation batches; distributed: every world-th example from `rank`, `size` the whole split's."""
+    dataset = SourceDataset(spec, split, data_dir, pipeline.example)
+    size = len(dataset)
     if world > 1:
         dataset = torch.utils.data.Subset(dataset, range(rank, len(dataset), world))
-    loader = _loader(dataset, device, batch_size=recipe["eval_batch_size"])
-    return Feed(((x.to(device, non_blocking=True), y) for x, y in loader), len(dataset), spec.num_classes, 3)
+    loader = _loader(dataset, device, batch_size=batch_size)
+    return Feed(((x.to(device, non_blocking=True), y) for x, y in loader), size, spec.num_classes, 3)

@@ -19,11 +19,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bench import provenance
 from bench.experiments import Table
-from bench.claims import LABELS as CLAIM_LABELS
-from bench.claims import ORDER
-from bench.stats import DISCREPANT, INCONCLUSIVE, REPRODUCED, UNAVAILABLE
+from bench.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, REPRODUCED, UNAVAILABLE
 
-CLAIM_ORDER = tuple(reversed(ORDER))  # best first, for the summary
+CLAIM_BEST_FIRST = tuple(reversed(CLAIM_ORDER))  # for the summary
 
 VERDICTS = (REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE)
 
@@ -102,7 +100,7 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
     compute_svg = plots.compute_bars(hours)
     return _env().get_template("report.html.j2").render(
         title=title, sections=sections, verdict_names=VERDICTS, claims=claim_items,
-        claim_counts={v: sum(c["verdict"] == v for c in claim_items) for v in CLAIM_ORDER},
+        claim_counts={v: sum(c["verdict"] == v for c in claim_items) for v in CLAIM_BEST_FIRST},
         claim_labels=CLAIM_LABELS, compute_svg=plots.no_script(compute_svg) if compute_svg else None,
         total_hours=sum(hours.values()),
         totals={v: int(counts[v].sum()) for v in VERDICTS},

@@ -13,13 +13,12 @@ evaluations such as ImageNet ReaL); return metrics with provenance.
 
 from __future__ import annotations
 
-import copy
-import math
 import os
 import random
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,9 +27,14 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench import provenance
-from bench.data.loader import Feed, data_spec, eval_feed, train_feed
+from bench.data.loader import eval_feed, in_memory, train_feed
+from bench.data.spec import DataSpec, Feed, data_spec
 from bench.errors import BenchError
 from bench.models import create_model
+from bench.recipe import Plan, Recipe
+from bench.train import distributed as ddp
+from bench.train import resume as resuming
+from bench.train.engine import make_engine
 from bench.train.optim import build_optimizer, build_schedule
 from bench.train.sam import sam_step, sgd_step
 
@@ -84,18 +88,6 @@ def evaluate(model: torch.nn.Module, feed: Feed) -> float:
     return 100.0 * correct / total
 
 
-def apply_selection(plan: dict[str, Any], selected: dict[str, Any] | None) -> dict[str, Any]:
-    """The plan with a value chosen by the `select` stage (lr or SAM's rho) put in place."""
-    plan = copy.deepcopy(plan)
-    if selected and selected.get("param"):
-        opt = plan["recipe"]["optimizer"]
-        if selected["param"] == "lr":
-            opt["lr"] = float(selected["value"])
-        else:
-            opt["sam"] = {**(opt["sam"] or {"adaptive": False}), "rho": float(selected["value"])}
-    return plan
-
-
 class Preempted(BenchError):
     """SIGTERM arrived: the state was saved and the run stops; rerunning the stage resumes it."""
 
@@ -112,134 +104,97 @@ def _peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
 
 
-def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "auto",
-          progress: bool | None = None, holdout: float = 0.0, splits: tuple[str, str] | None = None,
-          engine_opts: dict[str, Any] | None = None, run_dir: str | Path | None = None,
-          checkpoint_every: int = 0) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+@dataclass(frozen=True)
+class RunConfig:
+    """How a run executes, not what it computes: device, engine, resume points, progress bar."""
+
+    device: str = "auto"  # auto: CUDA when present, else the CPU
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU
+    channels_last: str = "auto"  # auto: on CUDA for convolutional models
+    compile: bool = False
+    run_dir: Path | None = None  # with it: resume.pt every `checkpoint_every` steps and on SIGTERM
+    checkpoint_every: int = 0
+    progress: bool | None = None  # None: a bar when the output is a terminal
+
+
+def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfig(), holdout: float = 0.0,
+          splits: tuple[str, str] | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Run one (entry, seed); returns (metrics, model state dict). Raises TrainingDiverged on NaN.
 
     `splits` = (train, eval) replaces the entry's train/test splits (the select
     stage trains on the sweep split and scores on the held-out one). With
     `holdout` > 0 the last fraction of the training split is held out instead.
-    With `run_dir`, the run saves run_dir/resume.pt every `checkpoint_every`
+    With `run.run_dir`, the run saves run_dir/resume.pt every `run.checkpoint_every`
     steps and on SIGTERM, and resumes from it when it exists (bench.train.resume).
     """
-    import signal
-
-    from bench.train import distributed as ddp
-    from bench.train import resume as resuming
-    from bench.train.engine import make_engine
-
-    recipe, ds = plan["recipe"], plan["dataset"]
-    device = pick_device(device)
-    world, device = ddp.setup(device)
-    share = recipe["batch_size"] // world.size
-    sam_m = (recipe["optimizer"]["sam"] or {}).get("m")
-    if world.active and (recipe["batch_size"] % world.size or sam_m and (sam_m > share or share % sam_m)):
-        raise BenchError(f"{world.size} devices: batch_size {recipe['batch_size']} must split evenly, and SAM's m "
-                         f"({sam_m}) must divide each device's {share} examples")
+    recipe, ds = plan.recipe, plan.dataset
+    world, device = ddp.setup(pick_device(run.device))
+    _check_world(recipe, world)
     generator = seed_everything(seed)
-    train_split, test_split = splits or (ds["train_split"], ds["test_split"])
+    train_split, test_split = splits or (ds.train_split, ds.test_split)
     spec = data_spec(ds, data_dir)
-    steps = recipe["steps"]
-    keep_head = recipe["head"] == "keep"
-    model = create_model(plan["model"], None if keep_head else spec.num_classes, _in_chans(spec, recipe),
-                         plan["model_kwargs"], plan["checkpoint"], zero_head=recipe["head"] == "zeros")
-    engine = make_engine(device, model, **(engine_opts or {}))
+    steps = recipe.steps
+    model = create_model(plan.model, None if recipe.head == "keep" else spec.num_classes, _in_chans(spec, recipe),
+                         plan.model_kwargs, plan.checkpoint, zero_head=recipe.head == "zeros")
+    engine = make_engine(device, model, run.precision, run.channels_last, run.compile)
     model = engine.prepare(model)
     wrapped = ddp.wrap(model, world, device)
     forward = torch.compile(wrapped) if engine.compile else wrapped
-    step_kwargs = {"no_sync": ddp.no_sync(wrapped)}
-    micro_steps = max(1, -(-recipe["accum_steps"] // world.size))  # this device's share of the micro-batches
-    decay_in_loss = recipe["weight_decay_mode"] == "loss"
-    optimizer = build_optimizer(model, recipe["optimizer"], decay_in_loss, **engine.optimizer_kwargs())
-    l2 = recipe["optimizer"]["weight_decay"] if decay_in_loss else 0.0
+    decay_in_loss = recipe.weight_decay_mode == "loss"
+    optimizer = build_optimizer(model, recipe.optimizer, decay_in_loss, **engine.optimizer_kwargs())
     schedule = build_schedule(optimizer, recipe)
-    sam = recipe["optimizer"]["sam"]
     ema = None
-    if recipe["ema"] is not None:
+    if recipe.ema is not None:
         from timm.utils import ModelEmaV3  # Polyak averaging, as ViT Table 2's ImageNet column
 
-        ema = ModelEmaV3(model, decay=recipe["ema"])
+        ema = ModelEmaV3(model, decay=recipe.ema)
     resume_name = resuming.RESUME_FILE if not world.active else f"resume.rank{world.rank}.pt"
-    resume_path = Path(run_dir) / resume_name if run_dir is not None and steps else None
-    fp = resuming.fingerprint(plan, seed, engine.record())
+    resume_path = Path(run.run_dir) / resume_name if run.run_dir is not None and steps else None
+    fp = resuming.fingerprint(plan.to_json(), seed, engine.record())
     saved = resuming.load(resume_path, fp)
     start = saved["step"] if saved else 0
     feed = held = None
     if steps > 0:
         feed, held = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, holdout, seed, start,
                                 world.rank, world.size)
+    state = _State(model, optimizer, schedule, ema, generator, feed)
     if saved:
         resuming.restore(saved, model=model, optimizer=optimizer, schedule=schedule, ema=ema,
                          generator=generator, feed=feed)
-        print(f"{plan['entry']} seed {seed}: resuming from step {start} ({resume_path})", flush=True)
+        print(f"{plan.entry} seed {seed}: resuming from step {start} ({resume_path})", flush=True)
 
     def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), y, label_smoothing=recipe["label_smoothing"])
+        return F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+
+    def step_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        opt, sam = recipe.optimizer, recipe.optimizer.sam
+        micro_steps = max(1, -(-recipe.accum_steps // world.size))  # this device's share of the micro-batches
+        l2 = opt.weight_decay if decay_in_loss else 0.0
+        sync = {"no_sync": ddp.no_sync(wrapped)}
+        if sam is not None:
+            return sam_step(forward, optimizer, loss_fn, x, y, sam.rho, sam.adaptive, recipe.grad_clip,
+                            micro_steps, sam.m, l2, engine.autocast,
+                            all_reduce=ddp.all_reduce_mean if world.active else None, **sync)
+        return sgd_step(forward, optimizer, loss_fn, x, y, recipe.grad_clip, micro_steps, l2, engine.autocast,
+                        **sync)
 
     model.train()
-    if recipe["freeze_bn"]:  # SAM's fine-tuning: BatchNorm used as at test time
+    if recipe.freeze_bn:  # SAM's fine-tuning: BatchNorm used as at test time
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.eval()
-    stop = {"now": False}
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) if resume_path else None
+    clock = _Clock(saved["wall_time_s"] if saved else 0.0)
 
     def checkpoint(step_done: int) -> None:
-        resuming.save(resume_path, fp=fp, step=step_done, wall=elapsed(), model=model, optimizer=optimizer,
+        resuming.save(resume_path, fp=fp, step=step_done, wall=clock.elapsed(), model=model, optimizer=optimizer,
                       schedule=schedule, ema=ema, generator=generator,
-                      feed_state=feed.state() if feed.state else None)
+                      feed_state=state.feed.state() if state.feed.state else None)
 
-    began = time.perf_counter()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    offset = saved["wall_time_s"] if saved else 0.0
-
-    def elapsed() -> float:
-        return offset + time.perf_counter() - began
-
-    loss = torch.zeros(())
-    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, on the device
-    bar = tqdm(range(start, steps), desc=f"{plan['entry']} seed {seed}", unit="step", leave=False,
-               initial=start, total=steps, disable=None if progress is None else not progress)
-    try:
-        for step in bar:
-            x, y = next(feed.batches)
-            if world.active and not feed.sharded:  # in-memory data: every rank drew the global batch
-                x, y = ddp.shard(x, world), ddp.shard(y, world)
-            x = engine.batch(x)
-            if sam is not None:
-                loss = sam_step(forward, optimizer, loss_fn, x, y, sam["rho"], sam["adaptive"], recipe["grad_clip"],
-                                micro_steps, sam.get("m"), l2, engine.autocast,
-                                all_reduce=ddp.all_reduce_mean if world.active else None, **step_kwargs)
-            else:
-                loss = sgd_step(forward, optimizer, loss_fn, x, y, recipe["grad_clip"], micro_steps, l2,
-                                engine.autocast, **step_kwargs)
-            schedule.step()
-            if ema is not None:
-                ema.update(model, step=step)
-            # Track the first non-finite loss on the device (no sync per step); look every 10 steps,
-            # at the end, and before any resume point (never save a diverged state to resume from).
-            first_bad = torch.where(~torch.isfinite(loss.detach()) & (first_bad < 0), step, first_bad)
-            done = step + 1
-            save = resume_path and done < steps and (stop["now"] or checkpoint_every and done % checkpoint_every == 0)
-            if step % 10 == 0 or step == steps - 1 or save:
-                if int(first_bad) >= 0:
-                    raise TrainingDiverged(f"loss is not finite (NaN or inf) from step {int(first_bad)}",
-                                           int(first_bad))
-                bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
-            after_step(step)
-            if save:
-                checkpoint(done)
-                if stop["now"]:
-                    raise Preempted(f"{plan['entry']} seed {seed}: stopped by SIGTERM after step {done}; "
-                                    f"state saved to {resume_path}, rerun to resume")
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    loss = _steps(f"{plan.entry} seed {seed}", steps, start, state, step_fn, engine, world, run, resume_path,
+                  checkpoint)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    wall = elapsed()
+    wall = clock.elapsed()
 
     ddp.average_buffers(model)
     final = ema.module if ema is not None else model
@@ -247,23 +202,22 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
     with engine.autocast():
         top1 = evaluate(final, test)
     metrics: dict[str, Any] = {
-        "entry": plan["entry"], "table": plan["table"], "seed": seed, "status": "ok",
+        "entry": plan.entry, "table": plan.table, "seed": seed, "status": "ok",
         "top1": top1, "top1_err": 100.0 - top1,
         "train_loss": float(loss), "steps": steps,
-        "epochs": round(steps * recipe["batch_size"] / feed.size, 3) if feed else 0.0,
+        "epochs": round(steps * recipe.batch_size / feed.size, 3) if feed else 0.0,
         "train_examples": feed.size if feed else 0, "test_examples": test.size,
         "train_split": train_split if steps else None, "test_split": test_split if held is None else "holdout",
     }
     if held is None and not splits:
-        for extra in ds.get("extra_eval", []):
-            extra_spec = data_spec({"name": extra["name"]}, data_dir)
+        for extra in ds.extra_eval:
             with engine.autocast():
-                value = evaluate(final, eval_feed(extra_spec, extra["split"], recipe, data_dir, device, world.rank,
-                                                  world.size))
-            base = extra["key"].removesuffix("_err")
+                value = evaluate(final, eval_feed(data_spec(extra.name, data_dir), extra.split, recipe, data_dir,
+                                                  device, world.rank, world.size))
+            base = extra.key.removesuffix("_err")
             metrics[base], metrics[f"{base}_err"] = value, 100.0 - value
-    images = (steps - start) * recipe["batch_size"]
-    this_session = wall - offset
+    images = (steps - start) * recipe.batch_size
+    this_session = wall - clock.offset
     metrics.update({
         "wall_time_s": round(wall, 3),
         "images_per_s": round(images / this_session, 1) if images and this_session > 0 else None,
@@ -272,7 +226,7 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
         "device_hours": round(wall * world.size / 3600.0, 6),
         "devices": world.size,
         "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "started_at": started_at,
+        "started_at": clock.started_at,
         "engine": engine.record(),
         "device": device,
         "device_name": provenance.device_name(device),
@@ -284,8 +238,85 @@ def train(plan: dict[str, Any], seed: int, data_dir: str | Path, device: str = "
     return metrics, final.state_dict()
 
 
-def _in_chans(spec, recipe) -> int:
-    """Channels the model sees: in-memory data keep theirs (digits: 1); streamed images are RGB."""
-    from bench.data.loader import in_memory
+@dataclass
+class _State:
+    """What the steps change (and a resume point saves)."""
 
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    ema: Any
+    generator: torch.Generator
+    feed: Feed | None
+
+
+def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, world, run: RunConfig,
+           resume_path: Path | None, checkpoint) -> torch.Tensor:
+    """The optimizer steps from `start` to `steps`; returns the last loss.
+
+    Saves a resume point every `run.checkpoint_every` steps and when SIGTERM arrives (then stops).
+    """
+    import signal
+
+    feed, schedule, ema, model = state.feed, state.schedule, state.ema, state.model
+    loss = torch.zeros(())
+    device = engine.device
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, on the device
+    stop = {"now": False}
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) if resume_path else None
+    bar = tqdm(range(start, steps), desc=label, unit="step", leave=False,
+               initial=start, total=steps, disable=None if run.progress is None else not run.progress)
+    try:
+        for step in bar:
+            x, y = next(feed.batches)
+            if world.active and not feed.sharded:  # in-memory data: every rank drew the global batch
+                x, y = ddp.shard(x, world), ddp.shard(y, world)
+            loss = step_fn(engine.batch(x), y)
+            schedule.step()
+            if ema is not None:
+                ema.update(model, step=step)
+            # Track the first non-finite loss on the device (no sync per step); look every 10 steps,
+            # at the end, and before any resume point (never save a diverged state to resume from).
+            first_bad = torch.where(~torch.isfinite(loss.detach()) & (first_bad < 0), step, first_bad)
+            done = step + 1
+            every = run.checkpoint_every
+            save = resume_path and done < steps and (stop["now"] or every and done % every == 0)
+            if step % 10 == 0 or step == steps - 1 or save:
+                if int(first_bad) >= 0:
+                    raise TrainingDiverged(f"loss is not finite (NaN or inf) from step {int(first_bad)}",
+                                           int(first_bad))
+                bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+            after_step(step)
+            if save:
+                checkpoint(done)
+                if stop["now"]:
+                    raise Preempted(f"{label}: stopped by SIGTERM after step {done}; "
+                                    f"state saved to {resume_path}, rerun to resume")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return loss
+
+
+class _Clock:
+    """Wall time of a run, resumed runs included (`offset`: the time before this session)."""
+
+    def __init__(self, offset: float):
+        self.offset, self.began = offset, time.perf_counter()
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    def elapsed(self) -> float:
+        return self.offset + time.perf_counter() - self.began
+
+
+def _check_world(recipe: Recipe, world) -> None:
+    share = recipe.batch_size // world.size
+    m = recipe.optimizer.sam.m if recipe.optimizer.sam else None
+    if world.active and (recipe.batch_size % world.size or m and (m > share or share % m)):
+        raise BenchError(f"{world.size} devices: batch_size {recipe.batch_size} must split evenly, and SAM's m "
+                         f"({m}) must divide each device's {share} examples")
+
+
+def _in_chans(spec: DataSpec, recipe: Recipe) -> int:
+    """Channels the model sees: in-memory data keep theirs (digits: 1); streamed images are RGB."""
     return spec.fixed_shape[-1] if in_memory(spec, recipe) and len(spec.fixed_shape) == 3 else 3

@@ -15,23 +15,23 @@ seed's train stage reads and records in its metrics.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
-from bench.train.loop import apply_selection, train
+from bench.recipe import Plan
+from bench.train.loop import RunConfig, train
 
 
-def select_value(plan: dict[str, Any], data_dir: str | Path, device: str = "auto") -> dict[str, Any]:
-    select, ds = plan["recipe"]["select"], plan["dataset"]
-    splits = (ds["sweep_train_split"], ds["sweep_val_split"])
+def select_value(plan: Plan, data_dir: str | Path, device: str = "auto") -> dict[str, Any]:
+    select, ds = plan.recipe.select, plan.dataset
+    splits = (ds.sweep_train_split, ds.sweep_val_split)
     scores: dict[str, float] = {}
-    for value in select["grid"]:
-        trial = apply_selection(copy.deepcopy(plan), {"param": select["param"], "value": value})
-        metrics, _ = train(trial, select["seed"], data_dir, device, splits=splits)
+    for value in select.grid:
+        trial = plan.with_selection(select.param, value)
+        metrics, _ = train(trial, select.seed, data_dir, RunConfig(device=device), splits=splits)
         scores[f"{value:g}"] = metrics["top1"]
-        print(f"{plan['entry']}: {select['param']} {value:g}: held-out top1 {metrics['top1']:.2f}%", flush=True)
-    best = max(select["grid"], key=lambda v: scores[f"{v:g}"])
-    print(f"{plan['entry']}: chose {select['param']} = {best:g}")
-    return {"param": select["param"], "value": best, "scores": scores, "seed": select["seed"],
+        print(f"{plan.entry}: {select.param} {value:g}: held-out top1 {metrics['top1']:.2f}%", flush=True)
+    best = max(select.grid, key=lambda v: scores[f"{v:g}"])
+    print(f"{plan.entry}: chose {select.param} = {best:g}")
+    return {"param": select.param, "value": best, "scores": scores, "seed": select.seed,
             "split": {"train": splits[0], "val": splits[1]}}

@@ -8,22 +8,20 @@ is never read. Prints one line per (rho, seed) and the rho with the best mean.
 
 from __future__ import annotations
 
-import copy
 import statistics
 from pathlib import Path
-from typing import Any
 
-from bench.train.loop import train
+from bench.recipe import Plan
+from bench.train.loop import RunConfig, train
 
 
-def tune_rho(plan: dict[str, Any], grid: list[float], seeds: list[int], data_dir: str | Path,
+def tune_rho(plan: Plan, grid: list[float], seeds: list[int], data_dir: str | Path,
              holdout: float = 0.1) -> tuple[float, dict[float, list[float]]]:
     scores: dict[float, list[float]] = {}
     for rho in grid:
-        trial = copy.deepcopy(plan)
-        trial["recipe"]["optimizer"]["sam"] = {"rho": rho, "adaptive": False}
+        trial = plan.with_selection("rho", rho)  # the entry's other SAM settings kept
         for seed in seeds:
-            metrics, _ = train(trial, seed, data_dir, holdout=holdout, progress=False)
+            metrics, _ = train(trial, seed, data_dir, RunConfig(progress=False), holdout=holdout)
             scores.setdefault(rho, []).append(metrics["top1"])
             print(f"rho {rho:g} seed {seed}: held-out top1 {metrics['top1']:.2f}%", flush=True)
     best = max(grid, key=lambda r: statistics.fmean(scores[r]))

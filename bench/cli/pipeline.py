@@ -1,0 +1,161 @@
+"""The aggregation stages and the gate: `bench prepare | plan | collect | stats | report | check`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+
+
+def cmd_prepare(args) -> int:
+    from bench.data.prepare import prepare
+    from bench.io import write_json
+    from bench.params import selected_suite
+
+    params, tables = selected_suite(args.params)
+    manifest = prepare(tables, args.data_dir, args.manual_dir)
+    write_json(args.manifest, manifest)
+    bad = [k for k, v in manifest.items() if v["status"] != "ok"]
+    print(f"wrote {args.manifest}: {len(manifest) - len(bad)} datasets ready"
+          + (f", {len(bad)} unavailable ({', '.join(bad)})" if bad else ""))
+    return 0
+
+
+def cmd_plan(args) -> int:
+    import dataclasses
+
+    from bench.io import read_json, write_json
+    from bench.params import selected_suite
+    from bench.validate import check_resources
+
+    params, tables = selected_suite(args.params)
+    check_resources(tables)
+    manifest = read_json(Path(args.manifest), "run `bench prepare` (DVC stage `prepare`) first")
+    out = Path(args.out)
+    plans = {}
+    for t in tables.values():
+        for e in t.entries.values():
+            if e.runs:
+                data = {n: manifest.get(n, {"status": "unavailable", "reason": "not in the manifest"})
+                        for n in e.dataset.names}
+                plans[e.id] = dataclasses.replace(e.plan(), data=data).to_json()
+    for eid, plan in plans.items():
+        write_json(out / f"{eid}.json", plan)
+    for stale in out.glob("*.json"):
+        if stale.stem not in plans:
+            stale.unlink()
+    print(f"planned {len(plans)} entries x {len(params.seeds)} seeds into {out}/")
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from bench.io import write_text
+    from bench.params import every_suite
+    from bench.results import collect
+
+    params, tables = every_suite(args.params)
+    suite_of = {tid: next(name for name, files in params.suites.items() if t.path in files)
+                for tid, t in tables.items()}  # the first suite naming the table's file
+    hints = {tid: f"not run yet (suite {s}: `bench suite use {s}`, then `dvc repro`)" for tid, s in suite_of.items()}
+    runs = collect(tables, params.seeds, args.runs_dir, hints)
+    write_text(args.out, runs.to_csv(index=False))
+    per_run = runs.drop_duplicates(["entry", "seed"])
+    by_status = per_run.status.value_counts().to_dict()
+    print(f"collected {len(runs)} rows into {args.out}: " + ", ".join(f"{v} {k}" for k, v in by_status.items()))
+    selected = {tid for tid, t in tables.items() if t.path in params.tables}
+    for r in per_run[(per_run.status != "ok") & per_run.table.isin(selected)].itertuples():
+        print(f"  {r.status}: {r.entry} seed {r.seed}: {r.reason}", file=sys.stderr)
+    return 0
+
+
+def cmd_stats(args) -> int:
+    import pandas as pd
+
+    from bench.io import write_json, write_text
+    from bench.params import every_suite
+    from bench.verdicts import judge, judge_claims, summary
+
+    params, tables = every_suite(args.params)
+    alpha = float(params.section("stats").get("alpha", 0.05))
+    try:
+        runs = pd.read_csv(args.runs)
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"cannot read {args.runs}: {exc}; run `bench collect` first") from None
+    verdicts = judge(tables, runs, alpha)
+    claims = judge_claims(tables, runs, alpha)
+    write_text(args.out, verdicts.to_csv(index=False))
+    write_text(args.claims_out, claims.to_csv(index=False))
+    write_json(args.summary_out, summary(verdicts, claims))
+    print(f"judged {len(verdicts)} cells into {args.out}: " + ", ".join(
+        f"{v} {k}" for k, v in verdicts.verdict.value_counts().items()))
+    per_claim = claims.drop_duplicates("claim")
+    print(f"judged {len(per_claim)} claims into {args.claims_out}: " + ", ".join(
+        f"{v} {k}" for k, v in per_claim.claim_verdict.value_counts().items()))
+    return 0
+
+
+def cmd_report(args) -> int:
+    import pandas as pd
+
+    from bench.io import write_text
+    from bench.params import every_suite
+    from bench.report import render_html, render_markdown
+
+    params, tables = every_suite(args.params)
+    frames = {}
+    for name, path, stage in (("verdicts", args.verdicts, "stats"), ("claims", args.claims, "stats"),
+                              ("runs", args.runs, "collect")):
+        try:
+            frames[name] = pd.read_csv(path, keep_default_na=False, na_values=[""],
+                                       dtype={"published_printed": str, "published_dispersion_printed": str,
+                                              "values": str, "seeds": str, "reason": str})
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
+    title = str(params.section("report").get("title", "Reproducibility report"))
+    html = render_html(tables, frames["verdicts"], title, frames["runs"], frames["claims"])
+    write_text(Path(args.out_dir) / "index.html", html)
+    write_text(Path(args.out_dir) / "summary.md", render_markdown(tables, frames["verdicts"], frames["claims"]))
+    print(f"wrote {args.out_dir}/index.html and {args.out_dir}/summary.md")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from bench.check import check
+
+    return check(args.verdicts, args.table, args.claims, args.claim)
+
+
+def register(sub) -> None:
+    s = sub.add_parser("prepare", help="build the TFDS datasets the suite needs; write data/manifest.json")
+    s.add_argument("--data-dir", default="data/tfds")
+    s.add_argument("--manual-dir", default="data/manual", help="root of the TFDS manual_dir of each dataset")
+    s.add_argument("--manifest", default="data/manifest.json")
+    s.set_defaults(func=cmd_prepare)
+    s = sub.add_parser("plan", help="write plan/<entry>.json, the recipe each train stage depends on")
+    s.add_argument("--out", default="plan")
+    s.add_argument("--manifest", default="data/manifest.json")
+    s.set_defaults(func=cmd_plan)
+    s = sub.add_parser("collect", help="gather runs/*/*/metrics.json into results/runs.csv")
+    s.add_argument("--runs-dir", default="runs")
+    s.add_argument("--out", default="results/runs.csv")
+    s.set_defaults(func=cmd_collect)
+    s = sub.add_parser("stats", help="judge every cell into results/verdicts.csv")
+    s.add_argument("--runs", default="results/runs.csv")
+    s.add_argument("--out", default="results/verdicts.csv")
+    s.add_argument("--claims-out", default="results/claims.csv")
+    s.add_argument("--summary-out", default="results/summary.json", help="counts for `dvc metrics`")
+    s.set_defaults(func=cmd_stats)
+    s = sub.add_parser("report", help="render reports/index.html and reports/summary.md")
+    s.add_argument("--verdicts", default="results/verdicts.csv")
+    s.add_argument("--claims", default="results/claims.csv")
+    s.add_argument("--runs", default="results/runs.csv")
+    s.add_argument("--out-dir", default="reports")
+    s.set_defaults(func=cmd_report)
+    s = sub.add_parser("check", help="CI gate: exit 1 when a cell is DISCREPANT in the worse direction "
+                                     "or a claim is CONTRADICTED")
+    s.add_argument("--verdicts", default="results/verdicts.csv")
+    s.add_argument("--claims", default="results/claims.csv")
+    s.add_argument("--table", action="append", help="limit to this table id (repeatable): its cells and claims")
+    s.add_argument("--claim", action="append", help="limit to this claim id (repeatable)")
+    s.set_defaults(func=cmd_check)

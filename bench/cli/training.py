@@ -1,0 +1,69 @@
+"""The stages that train: `bench select` (DVC stage select@E) and `bench train` (train@E-S).
+
+Everything this module runs can change a run's result, so it and every
+module it imports are dependencies of those stages in dvc.yaml (a test
+checks that no module is missing there).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.errors import BenchError
+
+
+def cmd_select(args) -> int:
+    from bench.train.stage import read_plan, select
+
+    plan = read_plan(args.plan_dir, args.entry)
+    select(plan, Path(args.out_dir) / f"{plan.entry}.json", args.data_dir, args.device)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from bench.io import read_json
+    from bench.train.stage import read_plan, train_stage
+
+    plan = read_plan(args.plan_dir, args.entry)
+    selected = read_json(Path(args.select_dir) / f"{plan.entry}.json", "run `bench select` first")
+    run_dir = Path(args.runs_dir) / plan.entry / str(args.seed)
+    if args.seed < 0:
+        raise BenchError(f"--seed {args.seed}: seeds are integers >= 0")
+    from bench.train.loop import RunConfig
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = RunConfig(device=args.device, precision=args.precision, channels_last=args.channels_last,
+                       compile=args.compile == "true", run_dir=run_dir, checkpoint_every=args.checkpoint_every)
+    train_stage(plan, selected, args.seed, args.data_dir, run_dir, config)
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("select", help="choose an entry's lr or rho on held-out data (select/<entry>.json)")
+    s.add_argument("--entry", required=True)
+    s.add_argument("--plan-dir", default="plan")
+    s.add_argument("--out-dir", default="select")
+    s.add_argument("--data-dir", default="data/tfds")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=cmd_select)
+
+    s = sub.add_parser("train", help="train and evaluate one (entry, seed)")
+    s.add_argument("--entry", required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--plan-dir", default="plan")
+    s.add_argument("--select-dir", default="select")
+    s.add_argument("--data-dir", default="data/tfds")
+    s.add_argument("--runs-dir", default="runs")
+    s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    s.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast on CUDA, float32 on CPU")
+    s.add_argument("--channels-last", choices=("auto", "true", "false"), default="auto",
+                   help="auto: on CUDA for convolutional models")
+    s.add_argument("--compile", choices=("true", "false"), default="false", help="torch.compile the model")
+    s.add_argument("--checkpoint-every", type=int, default=0,
+                   help="save runs/<entry>/<seed>/resume.pt every N steps (and on SIGTERM); 0: only on SIGTERM")
+    s.set_defaults(func=cmd_train)

@@ -1,0 +1,101 @@
+"""The `select` and `train` stages: from plan files to select/<entry>.json and runs/<entry>/<seed>/.
+
+    bench select --entry E            (DVC stage select@E)
+    bench train --entry E --seed S    (DVC stage train@E-S)
+
+A run that yields no number (its data unavailable, its selection unavailable,
+its loss diverged) is recorded as such in metrics.json, with the reason,
+never as a number; the stage exits 0 so that the rest of the suite goes on.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.io import read_json, write_json
+from bench.recipe import Plan
+from bench.schema import ID_RE
+from bench.train.checkpoint import write_checkpoint
+
+
+def entry_id(entry: str) -> str:
+    """An entry id from the command line: never a path (runs/, plan/ and select/ must not be escaped)."""
+    if not ID_RE.match(entry):
+        raise BenchError(f"--entry {entry!r} is not an entry id (lower-case letters, digits and _, at most 64)")
+    return entry
+
+
+def read_plan(plan_dir: str | Path, entry: str) -> Plan:
+    data = read_json(Path(plan_dir) / f"{entry_id(entry)}.json", f"unknown entry {entry!r} or `bench plan` not run")
+    try:
+        return Plan.from_json(data)
+    except (TypeError, ValueError) as exc:
+        raise BenchError(f"{plan_dir}/{entry}.json does not match this version's plan ({exc}); "
+                         "rerun `bench plan` (DVC stage `plan`)") from None
+
+
+def unavailable(plan: Plan) -> str | None:
+    """Why the plan's data cannot be read (from the manifest `bench plan` copied in), or None."""
+    bad = [f"{name}: {rec.get('reason', rec['status'])}" for name, rec in (plan.data or {}).items()
+           if rec["status"] != "ok"]
+    return "; ".join(bad) or None
+
+
+def select(plan: Plan, out: Path, data_dir: str, device: str) -> None:
+    """select/<entry>.json: the chosen value with its scores, or nothing to choose, or unavailable data."""
+    chosen = plan.recipe.select
+    if chosen is None:
+        write_json(out, {"entry": plan.entry, "param": None})
+        return
+    reason = unavailable(plan)
+    if reason:
+        write_json(out, {"entry": plan.entry, "param": chosen.param, "status": "unavailable", "reason": reason})
+        print(f"{plan.entry}: data unavailable, nothing selected", file=sys.stderr)
+        return
+    from bench.train.select import select_value
+
+    write_json(out, {"entry": plan.entry, **select_value(plan, data_dir, device)})
+
+
+def _no_number(run_dir: Path, plan: Plan, seed: int, status: str, reason: str, **extra: Any) -> None:
+    """A run without a number: its status and reason, and a checkpoint.pt holding only those
+    (the DVC output must exist)."""
+    write_checkpoint(run_dir / "checkpoint.pt", {"status": status, "reason": reason})
+    write_json(run_dir / "metrics.json", {"entry": plan.entry, "table": plan.table, "seed": seed,
+                                          "status": status, "reason": reason, **extra})
+
+
+def train_stage(plan: Plan, selected: dict, seed: int, data_dir: str, run_dir: Path, run) -> None:
+    """Train one (entry, seed) and write runs/<entry>/<seed>/{metrics.json, checkpoint.pt}.
+
+    `run`: a bench.train.loop.RunConfig (device, engine, resume points).
+    """
+    reason = unavailable(plan) or (selected.get("reason") if selected.get("status") == "unavailable" else None)
+    if reason:  # the cell becomes UNAVAILABLE with this reason; no number is made up
+        _no_number(run_dir, plan, seed, "unavailable", reason)
+        print(f"{plan.entry} seed {seed}: UNAVAILABLE: {reason}", file=sys.stderr)
+        return
+    from bench.train.distributed import world_from_env
+    from bench.train.loop import TrainingDiverged, train
+
+    try:
+        metrics, state = train(plan.with_selection(selected.get("param"), selected.get("value")), seed, data_dir,
+                               run)
+    except TrainingDiverged as exc:  # a failed run, recorded as such: never a number
+        if world_from_env().main:
+            _no_number(run_dir, plan, seed, "failed", str(exc), step=exc.step)
+            (run_dir / "resume.pt").unlink(missing_ok=True)
+        print(f"{plan.entry} seed {seed}: FAILED: {exc} (recorded in {run_dir / 'metrics.json'}; "
+              f"`dvc repro -f train@{plan.entry}-{seed}` retries)", file=sys.stderr)
+        return
+    if not world_from_env().main:  # torchrun: rank 0 writes the run's outputs
+        return
+    if selected.get("param"):
+        metrics["selected"] = {k: selected[k] for k in ("param", "value", "scores", "split") if k in selected}
+    write_checkpoint(run_dir / "checkpoint.pt", state)
+    write_json(run_dir / "metrics.json", metrics)
+    speed = f" ({metrics['images_per_s']:.0f} img/s on {metrics['device']})" if metrics["images_per_s"] else ""
+    print(f"{plan.entry} seed {seed}: top1 {metrics['top1']:.2f}% in {metrics['wall_time_s']:.1f} s{speed}")

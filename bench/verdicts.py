@@ -1,0 +1,159 @@
+"""Verdicts: every table cell and every claim judged from results/runs.csv (pandas).
+
+    bench stats     results/runs.csv + table files -> results/verdicts.csv, claims.csv, summary.json
+
+verdicts.csv has one row per table cell (published against reproduced, the
+tests of bench.stats, Holm within the table, the verdict); claims.csv one row
+per (claim, pair) with the claim's own verdict repeated on each row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench import stats
+from bench.experiments import Entry, Table
+
+
+def _spread(table: Table, entry: Entry) -> tuple[float, int]:
+    return stats.published_spread(entry.published, table.dispersion_kind, table.dispersion_n)
+
+
+def _device_hours(runs: pd.DataFrame) -> float:
+    """Device-hours of some runs: as recorded (wall time x devices), else wall time alone (older runs)."""
+    recorded = runs["device_hours"] if "device_hours" in runs else pd.Series(np.nan, index=runs.index)
+    return float(recorded.fillna(runs["wall_time_s"].fillna(0) / 3600.0).sum())
+
+
+def _why(bad: pd.DataFrame) -> str:
+    """The reason a cell has too few runs: one shared reason, or one per seed."""
+    reasons = {r if st == "missing" and r else f"{st}: {r}" if r else st
+               for st, r in zip(bad.status, bad.reason.fillna(""))}
+    if len(reasons) == 1:
+        return reasons.pop()
+    per_seed = sorted({f"seed {s}: {st}" + (f" ({r})" if r else "") for s, st, r in
+                       zip(bad.seed, bad.status, bad.reason.fillna(""))})
+    return "fewer than two successful runs: " + "; ".join(per_seed)
+
+
+def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per cell: published vs reproduced, tests, Holm within the table, verdict."""
+    out = []
+    for table in tables.values():
+        cells = []
+        for entry in table.entries.values():
+            sel = runs[(runs.entry == entry.id) & (runs.metric == table.metric)]
+            ok = sel[sel.status == "ok"].sort_values("seed")
+            values = ok["value"].tolist()
+            pub = entry.published
+            pstd, pn = _spread(table, entry)
+            row = {
+                "table": table.id, "entry": entry.id, "row": entry.row, "column": entry.column,
+                "metric": table.metric, "higher_is_better": table.higher_is_better,
+                "published": pub.value, "published_dispersion": pub.dispersion,
+                "published_printed": pub.printed, "published_dispersion_printed": pub.printed_dispersion,
+                "derived_from": ";".join(entry.derived.sources) if entry.derived else "", "note": entry.note,
+                "dispersion_kind": table.dispersion_kind if pub.dispersion is not None else "none",
+                "published_n": pn, "published_std": pstd, "source": pub.source, "margin": table.margin,
+                "n_runs": len(values), "n_expected": len(sel), "values": ";".join(f"{v:.4f}" for v in values),
+                "mean": float(np.mean(values)) if values else np.nan,
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
+                "seeds": ";".join(str(s) for s in ok["seed"]),
+                "wall_time_s": float(sel.drop_duplicates("seed")["wall_time_s"].fillna(0).sum()),
+                "device_hours": _device_hours(sel.drop_duplicates("seed")),
+                "device": ", ".join(sorted(set(ok["device_name"].dropna()))),
+                "git_commit": ", ".join(sorted(set(ok["git_commit"].dropna()))),
+                "reason": "",
+            }
+            bad = sel[sel.status != "ok"]
+            if len(values) < 2:
+                row.update(verdict=stats.UNAVAILABLE, reason=entry.unavailable or _why(bad))
+            else:
+                test = stats.test_cell(values, pub.value, pstd, pn, table.margin, alpha)
+                row.update(stats.as_row(test))
+                if len(bad):
+                    row["reason"] = f"{len(bad)} of {len(sel)} runs missing or failed"
+                cells.append(row)
+            out.append(row)
+        adjusted = stats.holm([c["p_welch"] for c in cells])
+        for cell, p_holm in zip(cells, adjusted):
+            test = stats.CellTest(cell["delta"], (cell["ci95_low"], cell["ci95_high"]), cell["p_welch"],
+                                  cell["p_tost"], cell["df"], cell["mde"], cell["prediction_interval"])
+            cell["p_holm"] = p_holm
+            cell["verdict"] = stats.verdict(test, p_holm, table.margin, alpha)
+    frame = pd.DataFrame(out)
+    for col in ("delta", "ci95_low", "ci95_high", "p_welch", "p_tost", "df", "mde", "prediction_interval", "p_holm"):
+        if col not in frame:  # no cell had two runs: keep the columns, empty
+            frame[col] = np.nan
+    sign = np.where(frame["higher_is_better"], 1.0, -1.0)
+    frame["worse"] = (frame.get("delta", pd.Series(np.nan, index=frame.index)) * sign) < 0
+    return frame
+
+
+def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
+    """Counts per table and per claim verdict, and compute spent: results/summary.json for `dvc metrics`."""
+    tables = {}
+    for tid, frame in verdicts.groupby("table", sort=False):
+        counts = frame.verdict.value_counts()
+        own = frame[frame.get("derived_from", pd.Series("", index=frame.index)).fillna("") == ""]
+        tables[tid] = {**{k: int(counts.get(k, 0)) for k in (stats.REPRODUCED, stats.INCONCLUSIVE,
+                                                             stats.DISCREPANT, stats.UNAVAILABLE)},
+                       "device_hours": round(float(own.device_hours.fillna(0).sum()), 4)}
+    per_claim = claims.drop_duplicates("claim")
+    return {"cells": int(len(verdicts)), "tables": tables,
+            "claims": {k: int(v) for k, v in per_claim.claim_verdict.value_counts().items()},
+            "device_hours": round(sum(t["device_hours"] for t in tables.values()), 4)}
+
+
+def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per (claim, pair), with the claim's own verdict repeated on each row."""
+    entries = {e.id: (t, e) for t in tables.values() for e in t.entries.values()}
+    rows = []
+    for t in tables.values():
+        for claim in t.claims:
+            pair_rows = []
+            for treat, ctrl in claim.pairs:
+                base = {"claim": claim.id, "table": t.id, "text": claim.text, "source": claim.source,
+                        "direction": claim.direction, "min_effect": claim.min_effect, "metric": t.metric,
+                        "treatment": treat, "control": ctrl}
+                if treat not in entries or ctrl not in entries:
+                    missing = treat if treat not in entries else ctrl
+                    pair_rows.append({**base, "verdict": stats.UNAVAILABLE, "n_seeds": 0,
+                                      "reason": f"entry {missing} is not in the loaded tables"})
+                    continue
+                (_, te), (_, ce) = entries[treat], entries[ctrl]
+                a = _values(runs, treat, t.metric)
+                b = _values(runs, ctrl, t.metric)
+                seeds = sorted(set(a) & set(b))
+                result = stats.paired_test([a[s] for s in seeds], [b[s] for s in seeds], claim.direction,
+                                     te.published.value - ce.published.value, claim.min_effect, alpha,
+                                     (_spread(t, te), _spread(t, ce)))
+                reason = ""
+                if result["verdict"] == stats.UNAVAILABLE:
+                    reason = (te.unavailable or ce.unavailable or _why_not(runs, treat, a) or _why_not(runs, ctrl, b)
+                              or f"fewer than two seeds ran in both arms (treatment {sorted(a)}, control {sorted(b)})")
+                pair_rows.append({**base, **result, "seeds": ";".join(str(s) for s in seeds), "reason": reason,
+                                  "treatment_row": te.row, "control_column": ce.column,
+                                  "treatment_column": te.column})
+            verdict = min((r["verdict"] for r in pair_rows), key=stats.CLAIM_ORDER.index)
+            rows += [{**r, "claim_verdict": verdict} for r in pair_rows]
+    columns = ["claim", "table", "text", "source", "direction", "min_effect", "metric", "treatment", "control",
+               "treatment_row", "treatment_column", "control_column", "n_seeds", "seeds", "effect",
+               "published_effect", "ci95_low", "ci95_high", "gap_ci95_low", "gap_ci95_high", "p_direction",
+               "p_opposite", "verdict", "reason", "claim_verdict"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _why_not(runs: pd.DataFrame, entry: str, ran: dict[int, float]) -> str:
+    """The recorded reason an arm has fewer than two runs ("not run yet (suite ...)", a failure)."""
+    if len(ran) >= 2:
+        return ""
+    bad = runs[(runs.entry == entry) & (runs.status != "ok")]
+    reasons = [str(r) for r in bad.reason.dropna() if str(r)]
+    return f"{entry}: {reasons[0]}" if reasons else ""
+
+
+def _values(runs: pd.DataFrame, entry: str, metric: str) -> dict[int, float]:
+    sel = runs[(runs.entry == entry) & (runs.metric == metric) & (runs.status == "ok")]
+    return {int(s): float(v) for s, v in zip(sel.seed, sel.value)}
