@@ -54,9 +54,9 @@ def test_shipped_tables_validate(monkeypatch):
 def test_good_table_parses_with_defaults():
     t = parse_table("x.yaml", GOOD)
     e = t.entries["e1"]
-    assert e.recipe["optimizer"]["momentum"] == 0.9
-    assert e.recipe["schedule"] == {"name": "cosine", "warmup_steps": 0}
-    assert e.dataset["label_noise"] == 0.0
+    assert e.recipe.optimizer.momentum == 0.9
+    assert (e.recipe.schedule.name, e.recipe.schedule.warmup_steps) == ("cosine", 0)
+    assert e.dataset.label_noise == 0.0
     assert t.higher_is_better
 
 
@@ -148,8 +148,9 @@ def test_printed_values_unavailable_and_derived_entries():
     e2, e3 = t.entries["e2"], t.entries["e3"]
     assert (e2.published.value, e2.published.printed, e2.published.printed_dispersion) == (99.5, "99.50", "0.00")
     assert not e2.runs and e2.model is None and e2.recipe is None
-    assert e3.derived == {"from": ["e1"], "key": "real_top1", "dataset": "imagenet2012_real"} and not e3.runs
-    assert t.entries["e1"].runs and t.entries["e1"].recipe["head"] == "reset"
+    assert (e3.derived.sources, e3.derived.key, e3.derived.dataset) == (("e1",), "real_top1", "imagenet2012_real")
+    assert not e3.runs
+    assert t.entries["e1"].runs and t.entries["e1"].recipe.head == "reset"
 
 
 @pytest.mark.parametrize("old,new,field,message", [
@@ -179,3 +180,15 @@ def test_derived_references_resolve_across_loaded_tables(tmp_path):
     (tmp_path / "a.yaml").write_text(GOOD + EXTRA.replace("from: [e1]", "from: [e9]"))
     with pytest.raises(TableError, match=r"entries.e3.derived.from\[0\]: unknown entry 'e9'"):
         load_tables([tmp_path / "a.yaml"])
+
+
+def test_the_schema_section_of_experiments_readme_is_generated_from_the_dataclasses():
+    from bench.cli.tables import schema_markdown
+    from bench.recipe import Dataset, Recipe
+    from bench.schema import describe
+
+    text = (ROOT / "experiments/README.md").read_text()
+    block = text.split("<!-- bench schema: begin -->\n")[1].split("<!-- bench schema: end -->")[0]
+    assert block == schema_markdown(describe, Recipe, Dataset), "run `bench schema` and paste it into the README"
+    for name, _, _, doc in describe(Recipe):
+        assert doc, f"recipe.{name} has no description"

@@ -1,0 +1,134 @@
+"""The code's structure: no import cycles, small files, light table parsing, stage deps that match the code."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+BENCH = ROOT / "bench"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in BENCH.rglob("*.py")}
+
+
+def imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """bench modules `path` imports, at module level or inside functions (`from a import b`: a.b if a module)."""
+    out = set()
+    tree = ast.parse(path.read_text())
+    for node in (tree.body if top_level_only else ast.walk(tree)):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("bench"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bench"):
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in MODULES)
+    own = module_name(path) if path.is_relative_to(BENCH) else None
+    return {m for m in out if m in MODULES and m != own}
+
+
+GRAPH = {name: imports(path) for name, path in MODULES.items()}
+TOP_LEVEL = {name: imports(path, top_level_only=True) for name, path in MODULES.items()}
+
+
+def closure(roots: list[str]) -> set[str]:
+    """The modules `roots` can run: every import (module level or in a function), transitively, and the
+    packages they sit in (whose __init__ runs first; of those, only module-level imports are followed:
+    bench/cli/__init__.py imports every subcommand group, whose handlers a stage does not run)."""
+    seen, todo = set(), [(r, False) for r in roots]
+    while todo:
+        m, as_parent = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo += [(n, False) for n in (TOP_LEVEL[m] if as_parent else GRAPH[m])]
+        parent = m.rpartition(".")[0]
+        if parent in MODULES:
+            todo.append((parent, True))
+    return seen
+
+
+def test_import_graph_has_no_cycles():
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        path.append(m)
+        for n in sorted(GRAPH[m]):
+            if state.get(n) == 1:
+                pytest.fail("import cycle: " + " -> ".join(path[path.index(n):] + [n]))
+            if n not in state:
+                visit(n)
+        path.pop()
+        state[m] = 2
+
+    for m in sorted(GRAPH):
+        if m not in state:
+            visit(m)
+
+
+def test_the_cycle_check_sees_function_level_imports(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("def g():\n    from bench.stats import holm\n    import bench.io\n")
+    assert imports(f) == {"bench.stats", "bench.io"}
+
+
+def test_no_file_under_bench_exceeds_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in BENCH.rglob("*") if p.suffix in (".py", ".j2")
+            for n in [len(p.read_text().splitlines())] if n > 400}
+    assert not long, long
+
+
+def test_validate_imports_neither_pandas_nor_scipy():
+    code = ("import sys; from bench.cli import main; rc = main(['validate']); "
+            "print(rc, sorted(m for m in ('pandas', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines()[-1] == "0 []"
+
+
+# Where each stage's code starts: its handler's module. Every bench module that module imports,
+# transitively, can change the stage's outputs, so dvc.yaml must list it. The aggregation stages share
+# bench/cli/pipeline.py, so each depends on all of their code (they take seconds); the stages that
+# train have a module of their own, so that changing the report does not retrain anything.
+STAGE_ROOTS = {
+    "prepare": ["bench.cli.pipeline"],
+    "plan": ["bench.cli.pipeline"],
+    "collect": ["bench.cli.pipeline"],
+    "stats": ["bench.cli.pipeline"],
+    "report": ["bench.cli.pipeline"],
+    "select": ["bench.cli.training"],
+    "train": ["bench.cli.training"],
+}
+
+
+def _covered(path: str, deps: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_ROOTS))
+def test_stage_dependencies_cover_the_code_they_run(stage):
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    deps = (deps.get("do") or deps)["deps"]
+    needed = {str(MODULES[m].relative_to(ROOT)) for m in closure(STAGE_ROOTS[stage])}
+    missing = sorted(p for p in needed if not _covered(p, deps))
+    assert not missing, f"dvc.yaml stage {stage!r} misses dependencies on {missing}"
+
+
+def test_the_train_stage_check_would_catch_a_missing_module():
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["deps"]
+    needed = {str(MODULES[m].relative_to(ROOT)) for m in closure(STAGE_ROOTS["train"])}
+    assert "bench/data/vtab.py" in needed and "bench/train/stage.py" in needed
+    without = [d for d in deps if d != "bench/data"]
+    assert not _covered("bench/data/vtab.py", without)
