@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from bench import protocol
 from bench.errors import TableError, choices
 from bench.recipe import RESULT_KEYS, Dataset, Plan, Recipe, parse_checkpoint, parse_dataset, parse_recipe
 from bench.schema import Checker
@@ -110,6 +111,8 @@ class Table:
     costs: dict[str, Any] | None = None
     claims: list[Claim] = field(default_factory=list)
     figures: list[dict[str, Any]] = field(default_factory=list)  # effect charts: {title, control, treatments}
+    # The source of each protocol field's value (bench.protocol): path -> source, or path -> {value: source}.
+    sources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def paper(self) -> str:
@@ -216,7 +219,7 @@ def parse_table(path: str | Path, text: str) -> Table:
         raise c.fail(where, f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
     top = c.mapping(raw, "")
     c.only(top, "", ("version", "id", "title", "source", "metric", "dispersion", "margin", "layout", "entries",
-                     "costs", "claims", "figures"))
+                     "costs", "claims", "figures", "sources"))
     version = c.integer(top, "version", "", 1, 1_000_000)
     source = c.mapping(c.get(top, "source", "", dict), "source")
     kind = c.get(source, "kind", "source", str)
@@ -266,6 +269,9 @@ def parse_table(path: str | Path, text: str) -> Table:
         table.claims.extend(_claims(c, top["claims"], table))
     if top.get("figures") is not None:
         table.figures.extend(_figures(c, top["figures"], table))
+    table.sources.update(protocol.parse_sources(c, top.get("sources") or {}))
+    for where, message in protocol.check(table):  # every field of every run has a source
+        raise c.fail(where, message)
     return table
 
 

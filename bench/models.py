@@ -22,7 +22,7 @@ from bench.errors import BenchError
 
 def create_model(name: str, num_classes: int | None, in_chans: int, model_kwargs: dict[str, Any] | None = None,
                  checkpoint: dict[str, str] | None = None, root: str | Path = ".",
-                 zero_head: bool = False) -> torch.nn.Module:
+                 zero_head: bool = False, pos_embed_resample: str = "timm") -> torch.nn.Module:
     import timm
 
     kwargs = dict(model_kwargs or {})
@@ -42,9 +42,45 @@ def create_model(name: str, num_classes: int | None, in_chans: int, model_kwargs
             model = timm.create_model(f"{name}.{tag}", pretrained=True, **kwargs)
         except (OSError, RuntimeError, ValueError) as exc:  # no network, unknown tag, gated repo
             raise BenchError(f"cannot load the pretrained weights {name}.{tag}: {exc}") from None
+    if pos_embed_resample == "linear" and checkpoint is not None and getattr(model, "pos_embed", None) is not None:
+        _resample_linear(model, _checkpoint_pos_embed(name, checkpoint, root, kwargs))
     if zero_head:
         head = model.get_classifier()
         with torch.no_grad():
             for p in head.parameters():
                 p.zero_()
     return model
+
+
+def _checkpoint_pos_embed(name: str, checkpoint: dict[str, str], root: str | Path, kwargs: dict) -> torch.Tensor:
+    """The checkpoint's own position embeddings, at the grid it was trained on."""
+    import timm
+
+    if "file" in checkpoint:
+        state = torch.load(Path(root) / checkpoint["file"], map_location="cpu", weights_only=True)
+        return state["pos_embed"]
+    cfg = timm.models.get_pretrained_cfg(f"{name}.{checkpoint['hub']}")
+    native = {**kwargs, "img_size": cfg.input_size[-1]}  # no resampling at load
+    source = timm.create_model(f"{name}.{checkpoint['hub']}", pretrained=True, **native)
+    return source.pos_embed.detach()
+
+
+@torch.no_grad()
+def _resample_linear(model: torch.nn.Module, source: torch.Tensor) -> None:
+    """Replace the loader's (bicubic) resampling with vit_jax's: the grid part of the checkpoint's position
+    embeddings zoomed linearly with the corners aligned (scipy.ndimage.zoom(order=1), vision_transformer
+    vit_jax/checkpoint.py@a4920ed:172), the prefix (class) tokens kept as they are."""
+    import torch.nn.functional as F
+
+    target = model.pos_embed
+    prefix = 0 if getattr(model, "no_embed_class", False) else getattr(model, "num_prefix_tokens", 1)
+    old, new = source.shape[1] - prefix, target.shape[1] - prefix
+    g0, g1 = int(round(old ** 0.5)), int(round(new ** 0.5))
+    if g0 * g0 != old or g1 * g1 != new:
+        raise BenchError(f"position embeddings of {old} and {new} tokens are not square grids")
+    if g0 == g1:
+        return
+    grid = source[:, prefix:].reshape(1, g0, g0, -1).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=(g1, g1), mode="bilinear", align_corners=True)
+    target.copy_(torch.cat([source[:, :prefix].to(target.dtype),
+                            grid.permute(0, 2, 3, 1).reshape(1, g1 * g1, -1).to(target.dtype)], dim=1))

@@ -22,7 +22,6 @@ from typing import Any
 from bench.schema import Checker, from_json, parse, spec, to_json
 
 RESULT_KEYS = ("top1", "top1_err", "real_top1", "real_top1_err")
-VIT_MEAN = (0.5, 0.5, 0.5)  # pixels to [-1, 1], as the official ViT code
 
 
 def _grid(c: Checker, grid: tuple, path: str) -> tuple[float, ...]:
@@ -30,14 +29,6 @@ def _grid(c: Checker, grid: tuple, path: str) -> tuple[float, ...]:
                                 for v in grid):
         raise c.fail(path, "expected a list of at least two numbers in (0, 10]")
     return tuple(float(v) for v in grid)
-
-
-def _channels(c: Checker, values: tuple, path: str) -> tuple[float, ...]:
-    mean = path.endswith(".mean")
-    if len(values) not in (1, 3) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                            and (0 < x < 1 or mean and x == 0) for x in values):
-        raise c.fail(path, "expected 1 or 3 numbers in (0, 1)")
-    return tuple(float(x) for x in values)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,22 +60,23 @@ class Schedule:
     warmup_steps: int = spec("linear warmup from 0 to the peak lr, in steps", 0, lo=0, hi=10_000_000)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Augmentation:
-    """Training augmentation (evaluation sees none); resolved into ops by bench.data.ops."""
+def _pipeline(c: Checker, text: str, path: str) -> str:
+    """An op pipeline (bench/data/ops.py), checked, in its canonical form (what plan files hold)."""
+    from bench.data.pipeline import parse
 
-    shift: int = spec("random shift: pad by this many pixels (edge) and crop back", 0, lo=0, hi=64)
-    hflip: bool = spec("random horizontal flip", False)
-    crop: str = spec("random crop: none, or inception (area 5-100%, aspect 3/4-4/3, resized to resolution)",
-                     "none", choices=("none", "inception"), noun="crop")
-    autoaugment: str | None = spec("AutoAugment policy (torchvision)", None, choices=("cifar10", "imagenet", "svhn"),
-                                   noun="policy")
+    try:
+        return str(parse(text))
+    except ValueError as exc:
+        raise c.fail(path, str(exc)) from None
 
 
 @dataclass(frozen=True, kw_only=True)
-class Normalize:
-    mean: tuple[float, ...] = spec("per-channel mean of pixels in [0, 1]", VIT_MEAN, check=_channels)
-    std: tuple[float, ...] = spec("per-channel std of pixels in [0, 1]", VIT_MEAN, check=_channels)
+class Preprocess:
+    """The pre-processing pipelines, as `op(args)|op|...` (ops: bench/data/ops.py); both input paths run them."""
+
+    train: str | None = spec("training pipeline, augmentation included (not needed when steps: 0)", None,
+                             check=_pipeline)
+    eval: str = spec("evaluation pipeline (deterministic)", check=_pipeline)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,10 +104,11 @@ class Recipe:
     grad_clip: float | None = spec("clip the gradient's global norm at this value; null: no clipping", None,
                                    lo=0.0, hi=1e6)
     label_smoothing: float = spec("label smoothing of the cross-entropy", 0.0, lo=0.0, hi=1.0)
-    augmentation: Augmentation = spec("training augmentation", Augmentation())
-    normalize: Normalize = spec("pixel normalisation", Normalize())
-    eval_crop_pct: float = spec("evaluation: resize to resolution / crop_pct, centre-crop resolution "
-                                "(1: resize only)", 1.0, lo=0.1, hi=1.0)
+    preprocess: Preprocess = spec("training and evaluation pre-processing")
+    pos_embed_resample: str = spec("how a ViT checkpoint's position embeddings are resampled to a new grid: "
+                                   "timm (bicubic, timm's loader) or linear (corners aligned, as vit_jax's "
+                                   "scipy.ndimage.zoom order 1)", "timm", choices=("timm", "linear"),
+                                   noun="resampling")
     ema: float | None = spec("Polyak (EMA) averaging decay; the averaged model is evaluated; null: none", None,
                              lo=0.0, hi=1.0)
     head: str = spec("classifier head: reset (new, timm init), zeros (new, zero-initialised), keep (the "
@@ -125,13 +118,31 @@ class Recipe:
                                   "loss (SAM's code)", "optimizer", choices=("optimizer", "loss"), noun="mode")
 
     def check(self, c: Checker, path: str) -> None:
-        if self.schedule.warmup_steps > self.steps:
+        from bench.data.pipeline import parse, problem
+
+        if self.steps and self.schedule.warmup_steps >= self.steps:
             raise c.fail(f"{path}.schedule.warmup_steps",
-                         f"must lie in [0, {self.steps}], got {self.schedule.warmup_steps}")
+                         f"{self.schedule.warmup_steps} warmup steps in a {self.steps}-step run: the learning rate "
+                         "would never decay; the warmup must be shorter than the run")
+        for kind in ("train", "eval"):
+            text = getattr(self.preprocess, kind)
+            if text is None:
+                if kind == "train" and self.steps:
+                    raise c.fail(f"{path}.preprocess.train", "missing required field (the run trains)")
+                continue
+            wrong = problem(parse(text), self.resolution, evaluation=kind == "eval")
+            if wrong:
+                raise c.fail(f"{path}.preprocess.{kind}", wrong)
         if self.batch_size % self.accum_steps:
             raise c.fail(f"{path}.accum_steps", f"must divide batch_size ({self.batch_size}), got {self.accum_steps}")
         if self.select is not None and self.select.param == "rho" and self.optimizer.sam is None:
             raise c.fail(f"{path}.select.param", "selecting rho needs optimizer.sam")
+        if self.select is not None:
+            named = self.optimizer.lr if self.select.param == "lr" else self.optimizer.sam.rho
+            if not any(abs(v - named) <= 1e-12 * max(1.0, abs(named)) for v in self.select.grid):
+                where = "optimizer.lr" if self.select.param == "lr" else "optimizer.sam.rho"
+                raise c.fail(f"{path}.select.grid", f"does not contain the recipe's {where} ({named:g}), the "
+                                                    f"value the paper names; grid: {list(self.select.grid)}")
         m = self.optimizer.sam.m if self.optimizer.sam else None
         if m and self.batch_size % m:
             raise c.fail(f"{path}.optimizer.sam.m", f"must divide batch_size ({self.batch_size}), got {m}")

@@ -1,9 +1,19 @@
-"""Checks that need the heavy libraries: timm model names and TFDS dataset builders."""
+"""Checks that need the heavy libraries: timm models and their configs, TFDS dataset builders.
+
+Besides names, two recipe lints that only timm can answer:
+  * a model with a fixed input size (a ViT) is fed exactly that size (`recipe.resolution`);
+  * an entry that evaluates a released checkpoint as it is uses the checkpoint's own pretrained
+    config (input size, crop_pct, interpolation, mean and std: timm's `create_transform` of it),
+    unless its `sources:` entry for `preprocess.eval` is an `override:` saying why.
+"""
 
 from __future__ import annotations
 
+import math
+
+from bench import protocol
 from bench.errors import TableError, choices
-from bench.experiments import Table
+from bench.experiments import Entry, Table
 
 
 def known_datasets() -> set[str]:
@@ -36,8 +46,57 @@ def check_resources(tables: dict[str, Table]) -> None:
                 if name not in tags:
                     raise TableError(t.path, f"{where}.checkpoint.hub",
                                      f"{name!r} has no pretrained weights in timm; {choices(name, tags or ['(none)'])}")
+            _check_input_size(t, e, where)
+            _check_checkpoint_eval(t, e, where)
             for name in e.dataset.names:
                 base = name.split(":")[0]
                 if base not in datasets and base.split("/")[0] not in datasets:
                     raise TableError(t.path, f"{where}.dataset.name",
                                      f"unknown TFDS dataset {name!r}; {choices(base, datasets)}")
+
+
+def _pretrained_cfg(e: Entry):
+    import timm
+
+    name = f"{e.model}.{e.checkpoint['hub']}" if e.checkpoint and "hub" in e.checkpoint else e.model
+    return timm.models.get_pretrained_cfg(name)
+
+
+def _check_input_size(t: Table, e: Entry, where: str) -> None:
+    cfg = _pretrained_cfg(e)
+    if cfg is None or not cfg.fixed_input_size:
+        return
+    size = e.model_kwargs.get("img_size", cfg.input_size[-1])
+    size = size[-1] if isinstance(size, (list, tuple)) else size
+    if size != e.recipe.resolution:
+        raise TableError(t.path, f"{where}.recipe.resolution",
+                         f"{e.model} takes {size} x {size} inputs (model_kwargs.img_size, else timm's config) but "
+                         f"the recipe feeds {e.recipe.resolution} x {e.recipe.resolution}; make them equal")
+
+
+def checkpoint_eval_pipeline(model: str, tag: str) -> str:
+    """The evaluation pipeline of a released checkpoint's timm pretrained config, as ops (canonical form):
+    timm's `transforms_imagenet_eval` in its default centre-crop mode."""
+    import timm
+
+    from bench.data.ops import NORMS
+    from bench.data.pipeline import parse
+
+    cfg = timm.models.get_pretrained_cfg(f"{model}.{tag}")
+    size = cfg.input_size[-1]
+    scale = math.floor(size / (cfg.crop_pct or 0.875))
+    mean, std = tuple(cfg.mean), tuple(cfg.std)
+    norm = next((k for k, v in NORMS.items() if v == (mean, std)), f"{mean}, {std}")
+    return str(parse(f"resize_short({scale}, {cfg.interpolation})|center_crop({size})|normalize({norm})"))
+
+
+def _check_checkpoint_eval(t: Table, e: Entry, where: str) -> None:
+    if not (e.recipe.evaluation_only and e.checkpoint and "hub" in e.checkpoint):
+        return
+    expected = checkpoint_eval_pipeline(e.model, e.checkpoint["hub"])
+    declared = e.recipe.preprocess.eval
+    source = protocol.source_of(t.sources, "preprocess.eval", declared) or ""
+    if declared != expected and protocol.kind(source) != "override":
+        raise TableError(t.path, f"{where}.recipe.preprocess.eval",
+                         f"{declared!r} differs from the checkpoint's pretrained config ({expected!r}); use it, or "
+                         "cite why not with an 'override: ...' source for this pipeline")

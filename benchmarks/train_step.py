@@ -106,7 +106,7 @@ def loader_images_per_s(args, device: str, batches: int) -> float:
     import tensorflow_datasets as tfds
 
     from bench.data.builders import register
-    from bench.data.ops import parse
+    from bench.data.pipeline import parse
     from bench.data.spec import data_spec
     from bench.data.stream import _workers, stream_train
 

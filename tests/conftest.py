@@ -24,6 +24,20 @@ def digits_dir(tmp_path_factory) -> Path:
     return data_dir
 
 
+# The protocol fields of the minimal recipes the tests write (bench.protocol), each with a source.
+PROTOCOL_FIELDS = ("model", "checkpoint", "optimizer.name", "optimizer.lr", "optimizer.weight_decay",
+                   "optimizer.momentum", "optimizer.nesterov", "optimizer.sam", "select", "schedule.name",
+                   "schedule.warmup_steps", "steps", "batch_size", "accum_steps", "resolution", "grad_clip",
+                   "label_smoothing", "preprocess.train", "preprocess.eval", "ema", "head", "freeze_bn",
+                   "weight_decay_mode", "pos_embed_resample", "dataset.train_split", "dataset.test_split")
+PREPROCESS = "preprocess: {train: normalize(vit)|resize(8), eval: normalize(vit)|resize(8)}"
+
+
+def sources_block(indent: str = "", fields=PROTOCOL_FIELDS) -> str:
+    """A table file's `sources:` for the tests' minimal recipes."""
+    return f"{indent}sources:\n" + "".join(f'{indent}  {f}: "choice: a test table"\n' for f in fields)
+
+
 def as_plan(plan):
     """A typed plan from its JSON form (what tests edit), or the plan itself."""
     from bench.recipe import Plan
@@ -38,7 +52,8 @@ def tiny_plan(**recipe_overrides) -> dict:
 
     raw = {"optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.05},
            "schedule": {"name": "cosine", "warmup_steps": 2}, "steps": 5, "batch_size": 32,
-           "eval_batch_size": 256, "resolution": 8, "grad_clip": 1.0, "augmentation": {"shift": 1}}
+           "eval_batch_size": 256, "resolution": 8, "grad_clip": 1.0,
+           "preprocess": {"train": "normalize(vit)|pad_crop(1, edge)|resize(8)", "eval": "normalize(vit)|resize(8)"}}
     recipe = to_json(parse_recipe(Checker("tiny"), raw, "recipe"))  # every field with the schema's defaults
     recipe.update(recipe_overrides)
     return {

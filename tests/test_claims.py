@@ -13,6 +13,7 @@ from bench.check import check
 from bench.stats import CONSISTENT, CONTRADICTED, DIRECTION, NOT_REPRODUCED, UNAVAILABLE, paired_test
 from bench.verdicts import judge_claims
 from bench.experiments import parse_table
+from conftest import PREPROCESS, sources_block
 
 CONTROL = [10.0, 11.0, 12.0]
 
@@ -94,13 +95,13 @@ entries:
     column: base
     model: vit_tiny_patch16_224
     dataset: {name: sklearn_digits, train_split: train, test_split: test}
-    recipe: {optimizer: {name: sgd, lr: 0.1}, steps: 1, batch_size: 8, resolution: 8}
+    recipe: {optimizer: {name: sgd, lr: 0.1}, steps: 1, batch_size: 8, resolution: 8, PREPROCESS}
     published: {value: 5.0, source: "P Table 1, row d1, column base"}
   sam_d1: {<<: *e, column: sam, published: {value: 4.0, source: "P Table 1, row d1, column sam"}}
   base_d2: {<<: *e, row: d2, published: {value: 8.0, source: "P Table 1, row d2, column base"}}
   sam_d2: {<<: *e, row: d2, column: sam, published: {value: 7.0, source: "P Table 1, row d2, column sam"}}
   private_d1: {row: d1, column: private, unavailable: "private weights", published: {value: 3.0, source: "x"}}
-"""
+""".replace("PREPROCESS", PREPROCESS) + sources_block()
 
 
 def _runs(values: dict[str, list[float]]) -> pd.DataFrame:

@@ -96,8 +96,8 @@ def test_streaming_data_resume_to_the_same_weights(tmp_path, monkeypatch):
 
     prepare_from_dummy("cifar10", tmp_path / "tfds", tmp_path)
     plan = paper_plan("cifar10", "train", "test")
-    plan["recipe"].update(steps=5, augmentation={"shift": 0, "hflip": True, "crop": "inception",
-                                                 "autoaugment": "cifar10"})
+    plan["recipe"].update(steps=5, preprocess={"train": "inception_crop(16)|flip_lr|autoaugment(cifar10)|normalize(vit)",
+                                               "eval": "resize(16)|normalize(vit)"})
     _, full_state = train(as_plan(plan), 3, tmp_path / "tfds", RunConfig("cpu", progress=False))
     run_dir = tmp_path / "run"
     _stop_at(monkeypatch, 3)

@@ -7,7 +7,7 @@ import pytest
 from bench.errors import TableError
 from bench.experiments import load_tables, parse_table
 from bench.params import load_params, load_suite
-from conftest import ROOT
+from conftest import PREPROCESS, PROTOCOL_FIELDS, ROOT, sources_block
 
 GOOD = textwrap.dedent("""\
     version: 1
@@ -23,14 +23,18 @@ GOOD = textwrap.dedent("""\
         row: r
         column: c
         model: vit_tiny_patch16_224
+        model_kwargs: {img_size: 8, patch_size: 4}
         dataset: {name: sklearn_digits, train_split: train, test_split: test}
         recipe:
           optimizer: {name: sgd, lr: 0.1}
           steps: 10
           batch_size: 8
           resolution: 8
+          PREPROCESS
         published: {value: 90.0, dispersion: 0.1, source: "P, Table 2, row r, column c"}
-    """)
+    """).replace("PREPROCESS", PREPROCESS).replace(
+    "entries:\n", sources_block(fields=PROTOCOL_FIELDS + ("model_kwargs.img_size", "model_kwargs.patch_size"))
+    + "entries:\n", 1)
 
 
 def test_shipped_tables_validate(monkeypatch):
@@ -165,8 +169,18 @@ def test_printed_values_unavailable_and_derived_entries():
     ("      batch_size: 8\n", "      batch_size: 8\n      accum_steps: 3\n", "entries.e1.recipe.accum_steps",
      "must divide batch_size"),
     ("    unavailable: \"private weights\"\n", "", "entries.e2.model", "missing required field"),
-    ("      steps: 10\n", "      steps: 10\n      augmentation: {crop: random}\n",
-     "entries.e1.recipe.augmentation.crop", "unknown crop"),
+    ("normalize(vit)|resize(8), eval", "'inception_crop(8, 0.05, bilnear)|normalize(vit)', eval",
+     "entries.e1.recipe.preprocess.train", "did you mean 'bilinear'"),
+    ("normalize(vit)|resize(8), eval", "normalize(vit)|resize(16), eval", "entries.e1.recipe.preprocess.train",
+     "ends at 16 x 16 pixels, but recipe.resolution is 8"),
+    ("eval: normalize(vit)|resize(8)", "eval: normalize(vit)|flip_lr|resize(8)", "entries.e1.recipe.preprocess.eval",
+     "must be deterministic"),
+    ("normalize(vit)|resize(8), eval", "resize(8), eval", "entries.e1.recipe.preprocess.train",
+     "exactly one normalize"),
+    ("      steps: 10\n", "      steps: 10\n      schedule: {warmup_steps: 10}\n",
+     "entries.e1.recipe.schedule.warmup_steps", "the warmup must be shorter than the run"),
+    ("      steps: 10\n", "      steps: 10\n      select: {param: lr, grid: [0.01, 0.3]}\n",
+     "entries.e1.recipe.select.grid", "does not contain the recipe's optimizer.lr (0.1)"),
 ])
 def test_schema_errors_name_the_field(old, new, field, message):
     text = (GOOD + EXTRA).replace(old, new, 1)
@@ -184,11 +198,11 @@ def test_derived_references_resolve_across_loaded_tables(tmp_path):
 
 def test_the_schema_section_of_experiments_readme_is_generated_from_the_dataclasses():
     from bench.cli.tables import schema_markdown
-    from bench.recipe import Dataset, Recipe
+    from bench.recipe import Recipe
     from bench.schema import describe
 
     text = (ROOT / "experiments/README.md").read_text()
     block = text.split("<!-- bench schema: begin -->\n")[1].split("<!-- bench schema: end -->")[0]
-    assert block == schema_markdown(describe, Recipe, Dataset), "run `bench schema` and paste it into the README"
+    assert block == schema_markdown(), "run `bench schema` and paste it into the README"
     for name, _, _, doc in describe(Recipe):
         assert doc, f"recipe.{name} has no description"

@@ -37,7 +37,7 @@ FAMILIES = {  # TFDS name -> (train split, test split, extra dataset fields)
 def paper_plan(name: str, train_split: str, test_split: str, **dataset) -> dict:
     """A tiny ViT with a paper recipe's data path: inception crop, flip, zero head, streaming loader."""
     plan = tiny_plan(steps=1, batch_size=2, eval_batch_size=2, resolution=16,
-                     augmentation={"shift": 0, "hflip": True, "crop": "inception", "autoaugment": None},
+                     preprocess={"train": "inception_crop(16)|flip_lr|normalize(vit)", "eval": "resize(16)|normalize(vit)"},
                      head="zeros")
     plan["model_kwargs"] = dict(TINY_VIT)
     plan["dataset"] = {"name": name, "train_split": train_split, "test_split": test_split, "label_noise": 0.0,

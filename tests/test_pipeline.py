@@ -58,7 +58,7 @@ def test_dvc_repro_end_to_end(tmp_path):
 
     text = (repo / "experiments/embedded/vit_digits.yaml").read_text()
     text = text.replace("  vit_p2_digits:\n    <<: *vit\n", "  vit_p2_digits:\n    <<: *vit\n    recipe:\n"
-                        "      <<: *vit_recipe\n      steps: 20\n", 1)
+                        "      <<: *vit_recipe\n      steps: 30\n", 1)
     (repo / "experiments/embedded/vit_digits.yaml").write_text(text)
     third = _run(["dvc", "repro"], repo)
     assert third.returncode == 0, third.stdout + third.stderr

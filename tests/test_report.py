@@ -11,6 +11,7 @@ from bench.report import render_html, render_markdown
 from bench.results import collect
 from bench.verdicts import judge
 from bench.io import write_json
+from conftest import PREPROCESS, sources_block
 
 TABLE = textwrap.dedent("""\
     version: 1
@@ -29,22 +30,23 @@ TABLE = textwrap.dedent("""\
         pairs: [[ea, eb]]
     figures:
       - {title: "<script>alert(3)</script> gain", control: b, treatments: [a]}
+    SOURCES
     entries:
       ea:
         row: "<b>row</b>"
         column: a
         model: vit_tiny_patch16_224
         dataset: {name: sklearn_digits, train_split: train, test_split: test}
-        recipe: {optimizer: {name: sgd, lr: 0.1}, steps: 1, batch_size: 1, resolution: 8}
+        recipe: {optimizer: {name: sgd, lr: 0.1}, steps: 1, batch_size: 1, resolution: 8, PREPROCESS}
         published: {value: 90.0, dispersion: 0.1, source: "P, Table 2, row r, column a"}
       eb:
         row: "<b>row</b>"
         column: b
         model: vit_tiny_patch16_224
         dataset: {name: sklearn_digits, train_split: train, test_split: test}
-        recipe: {optimizer: {name: sgd, lr: 0.1}, steps: 1, batch_size: 1, resolution: 8}
+        recipe: {optimizer: {name: sgd, lr: 0.1}, steps: 1, batch_size: 1, resolution: 8, PREPROCESS}
         published: {value: 80.0, dispersion: 0.1, source: "P, Table 2, row r, column b"}
-    """)
+    """).replace("PREPROCESS", PREPROCESS).replace("SOURCES\n", sources_block())
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from bench.data.memory import add_label_noise, load_split
-from bench.data.ops import Normalize, PadCrop, Pipeline
+from bench.data.ops import Normalize, PadCrop
+from bench.data.pipeline import Pipeline
 from bench.data.spec import data_spec
 from bench.errors import BenchError
 from bench.models import create_model

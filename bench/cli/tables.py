@@ -92,23 +92,34 @@ def cmd_published(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    """Every table-file field of an entry's recipe and dataset, from the dataclasses that parse them."""
-    from bench.recipe import Dataset, Recipe
-    from bench.schema import describe
-
-    sys.stdout.write(schema_markdown(describe, Recipe, Dataset))
+    """Every table-file field of an entry's recipe and dataset, and every pre-processing op."""
+    sys.stdout.write(schema_markdown())
     return 0
 
 
-def schema_markdown(describe, recipe, dataset) -> str:
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def schema_markdown() -> str:
+    """The reference `bench schema` prints, from the dataclasses and the op registry themselves."""
+    import dataclasses
+
+    from bench.data.ops import OPS
+    from bench.recipe import Dataset, Recipe
+    from bench.schema import describe
+
     lines = []
-    for title, cls in (("recipe", recipe), ("dataset", dataset)):
+    for title, cls in (("recipe", Recipe), ("dataset", Dataset)):
         lines += [f"| `{title}.` field | type | default | meaning |", "|---|---|---|---|"]
-        for name, kind, default, doc in describe(cls):
-            cells = [f"`{name}`", kind, default, doc]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines += [_row([f"`{name}`", kind, default, doc]) for name, kind, default, doc in describe(cls)]
         lines.append("")
-    return "\n".join(lines)
+    lines += ["| op (`preprocess.train` / `.eval`) | arguments (defaults) | runs on | meaning |", "|---|---|---|---|"]
+    for name, op in OPS.items():
+        args = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(op)) or "none"
+        forms = ("batch or example" if op.batched else "each example") + (", random" if op.random else "")
+        lines.append(_row([f"`{name}`", args, forms, " ".join(op.__doc__.split())]))
+    return "\n".join(lines) + "\n"
 
 
 def register(sub) -> None:

@@ -1,11 +1,8 @@
-"""From a plan's dataset and recipe to training and evaluation batches: pipelines, then a path.
+"""From a plan's dataset and recipe to training and evaluation batches.
 
-    pipelines(recipe, spec)   -> the train and eval op lists (bench.data.ops) the run executes
+    pipelines(recipe)         -> the train and eval op lists the recipe declares (recipe.preprocess)
     train_feed / eval_feed    -> a Feed from the in-memory path (small fixed-size images whose ops
                                  all have batched forms) or else the streaming path
-
-The recipe's augmentation, normalisation, resolution and evaluation crop
-resolve to the op lists below; the report prints them.
 """
 
 from __future__ import annotations
@@ -15,51 +12,23 @@ from pathlib import Path
 import torch
 
 from bench.data import memory
-from bench.data.ops import (
-    AutoAugment,
-    CenterCrop,
-    FlipLR,
-    InceptionCrop,
-    Normalize,
-    PadCrop,
-    Pipeline,
-    Resize,
-    ResizeShort,
-)
+from bench.data.pipeline import Pipeline, parse
 from bench.data.spec import DataSpec, Feed
 from bench.data.stream import stream_eval, stream_train
 from bench.errors import BenchError
 from bench.recipe import Dataset, Recipe
 
 
-def device_augmentable(recipe: Recipe) -> bool:
-    """No crop of variable-size images and no AutoAugment: every op has a batched form."""
-    return recipe.augmentation.crop == "none" and recipe.augmentation.autoaugment is None
+def pipelines(recipe: Recipe) -> tuple[Pipeline | None, Pipeline]:
+    """(train, eval) pipelines of a recipe (train: None for an evaluation-only entry)."""
+    train = recipe.preprocess.train
+    return (parse(train) if train else None), parse(recipe.preprocess.eval)
 
 
 def in_memory(spec: DataSpec, recipe: Recipe) -> bool:
-    return spec.small and device_augmentable(recipe)
-
-
-def pipelines(recipe: Recipe, memory_path: bool) -> tuple[Pipeline, Pipeline]:
-    """(train, eval) pipelines of a recipe.
-
-    On the in-memory path images are normalised first and resized last, on the device;
-    on the streaming path they are cropped or resized as PIL images and normalised last.
-    """
-    aug, res = recipe.augmentation, recipe.resolution
-    norm = Normalize(recipe.normalize.mean, recipe.normalize.std)
-    shift = [PadCrop(aug.shift, "edge")] if aug.shift else []
-    flip = [FlipLR()] if aug.hflip else []
-    if memory_path:
-        return (Pipeline((norm, *shift, *flip, Resize(res))), Pipeline((norm, Resize(res))))
-    if recipe.eval_crop_pct >= 1.0:
-        evaluate = [Resize(res)]
-    else:
-        evaluate = [ResizeShort(int(res / recipe.eval_crop_pct)), CenterCrop(res)]
-    crop = [InceptionCrop(res, 0.05)] if aug.crop == "inception" else evaluate
-    auto = [AutoAugment(aug.autoaugment)] if aug.autoaugment else []
-    return Pipeline((*crop, *shift, *flip, *auto, norm)), Pipeline((*evaluate, norm))
+    """Small fixed-size images whose ops all have batched forms: decoded once, processed on the device."""
+    train, evaluate = pipelines(recipe)
+    return spec.small and evaluate.batched and (train is None or train.batched)
 
 
 def train_feed(spec: DataSpec, split: str, dataset: Dataset, recipe: Recipe, data_dir: str | Path,
@@ -70,7 +39,7 @@ def train_feed(spec: DataSpec, split: str, dataset: Dataset, recipe: Recipe, dat
     `start`: the step a resumed run starts at (streaming data skip to it; in-memory data are
     restored from the saved state by the caller through `Feed.restore`).
     """
-    train_ops, eval_ops = pipelines(recipe, in_memory(spec, recipe))
+    train_ops, eval_ops = pipelines(recipe)
     if in_memory(spec, recipe):
         data = memory.load_split(spec, split, data_dir)
         data.labels = memory.add_label_noise(data.labels, data.num_classes, dataset.label_noise,
@@ -97,9 +66,8 @@ def eval_feed(spec: DataSpec, split: str, recipe: Recipe, data_dir: str | Path, 
 
     Distributed: this rank's share (every world-th example); `size` stays the whole split's.
     """
-    memory_path = in_memory(spec, recipe)
-    _, eval_ops = pipelines(recipe, memory_path)
-    if memory_path:
+    _, eval_ops = pipelines(recipe)
+    if in_memory(spec, recipe):
         data = memory.load_split(spec, split, data_dir)
         return memory.memory_eval(data, eval_ops, recipe.eval_batch_size, device, rank, world)
     return stream_eval(spec, split, eval_ops, recipe.eval_batch_size, data_dir, device, rank, world)

@@ -1,4 +1,4 @@
-"""Pre-processing as registered ops, printed and parsed as `op(args)|op(args)|...` (big_vision's idea).
+"""Pre-processing as registered ops (big_vision's idea, with checked names and arguments).
 
 Each op is a small frozen dataclass, registered by name, with checked
 arguments, and up to two forms that compute the same thing:
@@ -11,29 +11,28 @@ arguments, and up to two forms that compute the same thing:
   generator. Ops without it (crops of variable-size images, AutoAugment)
   make a dataset stream.
 
-A recipe resolves to a train and an eval pipeline (bench.data.loader); both
-input paths execute the same op list, and `str(pipeline)` is what the report's
-protocol card prints. `parse("resize(384, bicubic)|normalize(imagenet)")`
-reads one back, checking names and arguments.
+A recipe declares a train and an eval pipeline of ops (bench.data.pipeline
+parses and checks them); both input paths execute the same op list, and
+`str(op)` is what the report's protocol card prints.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:  # parsing and printing pipelines (table files, `bench validate`) needs no torch
+    import torch
 
-from bench.errors import choices
-
-METHODS = ("bilinear", "bicubic", "nearest")
 NORMS = {  # named per-channel (mean, std) of pixels in [0, 1]
-    "vit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # to [-1, 1], as the official ViT code; timm's "inception"
+    # to [-1, 1]: vit_jax input_pipeline.py (google-research/vision_transformer@a4920ed:112, (im - 127.5) / 127.5)
+    "vit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    # timm's IMAGENET_DEFAULT_MEAN / _STD; the SAM code's MEAN_RGB / STDDEV_RGB (dataset_source_imagenet.py@dae9904:50)
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    # google-research/sam sam_jax/datasets/dataset_source.py@dae9904:210-214
+    "cifar10": ((0.49139968, 0.48215841, 0.44653091), (0.24703223, 0.24348513, 0.26158784)),
+    "cifar100": ((0.50707516, 0.48654887, 0.44091784), (0.26733429, 0.25643846, 0.27615047)),
 }
 OPS: dict[str, type[Op]] = {}
 
@@ -50,6 +49,8 @@ def _interp(method: str):
 
 
 def _is_tensor(img: Any) -> bool:
+    import torch
+
     return isinstance(img, torch.Tensor)
 
 
@@ -57,6 +58,10 @@ def _is_tensor(img: Any) -> bool:
 class Op:
     name: ClassVar[str] = ""
     batched: ClassVar[bool] = True  # has a batch form (the in-memory path can run it)
+    random: ClassVar[bool] = False  # draws random numbers (training augmentation only)
+    # Exact on 8-bit pixels in both forms (indexing only). An op that is not (a resize) has its two forms agree
+    # only after `normalize`: before it, the per-example form is PIL's 8-bit resize, which a batch cannot repeat.
+    exact_on_pixels: ClassVar[bool] = False
 
     def example(self, img):
         raise NotImplementedError
@@ -74,17 +79,19 @@ class Op:
 
 
 def _show(value: Any) -> str:
+    """Arguments as `parse` reads them back exactly (floats in their shortest exact form)."""
     if isinstance(value, tuple):
         return "(" + ", ".join(_show(v) for v in value) + ")"
     if isinstance(value, float):
-        return f"{value:g}"
+        return repr(value)
     return str(value)
 
 
 @register
 @dataclass(frozen=True)
 class Normalize(Op):
-    """Pixels x in [0, 255] to (x / 255 - mean) / std, per channel; ends the uint8 / PIL stage."""
+    """Pixels x in [0, 255] to (x / 255 - mean) / std, per channel: normalize(vit), (imagenet), (cifar10),
+    (cifar100), or normalize((means), (stds)). Exactly one per pipeline; it ends the 8-bit (PIL) stage."""
 
     name: ClassVar[str] = "normalize"
     mean: tuple[float, ...] = NORMS["vit"][0]
@@ -106,6 +113,8 @@ class Normalize(Op):
         return TF.normalize(x, mean, std)
 
     def batch(self, x, generator):
+        import torch
+
         c = x.shape[1]
         mean = torch.tensor([m * 255.0 for m in self.mean], device=x.device)
         std = torch.tensor([s * 255.0 for s in self.std], device=x.device)
@@ -120,6 +129,8 @@ class PadCrop(Op):
     """Pad by `pad` pixels (edge: repeat the border; reflect) and crop back at a random offset."""
 
     name: ClassVar[str] = "pad_crop"
+    random: ClassVar[bool] = True
+    exact_on_pixels: ClassVar[bool] = True
     pad: int = 4
     mode: str = "edge"
 
@@ -130,6 +141,9 @@ class PadCrop(Op):
         return T.RandomCrop(size, padding=self.pad, padding_mode=self.mode)(img)
 
     def batch(self, x, generator):
+        import torch
+        import torch.nn.functional as F
+
         if self.pad <= 0:
             return x
         n, _, h, w = x.shape
@@ -150,6 +164,8 @@ class FlipLR(Op):
     """Random horizontal flip with probability 1/2."""
 
     name: ClassVar[str] = "flip_lr"
+    random: ClassVar[bool] = True
+    exact_on_pixels: ClassVar[bool] = True
 
     def example(self, img):
         from torchvision import transforms as T
@@ -157,6 +173,8 @@ class FlipLR(Op):
         return T.RandomHorizontalFlip()(img)
 
     def batch(self, x, generator):
+        import torch
+
         flip = torch.rand(x.shape[0], generator=generator).to(x.device) < 0.5
         return torch.where(flip[:, None, None, None], x.flip(3), x)
 
@@ -176,6 +194,8 @@ class Resize(Op):
         return T.Resize((self.size, self.size), interpolation=_interp(self.method))(img)
 
     def batch(self, x, generator):
+        import torch.nn.functional as F
+
         if x.shape[-1] == self.size and x.shape[-2] == self.size:
             return x
         return F.interpolate(x.float(), size=(self.size, self.size), mode=self.method, align_corners=False,
@@ -225,10 +245,16 @@ class CenterCrop(Op):
 @register
 @dataclass(frozen=True)
 class InceptionCrop(Op):
-    """Random crop of `area_min`..100% of the image, aspect 3/4..4/3, resized to size x size."""
+    """Random crop of `area_min`..100% of the image area, aspect 3/4..4/3, resized to size x size.
+
+    area_min 0.05: the ViT fine-tuning crop (vit_jax input_pipeline.py@a4920ed:96); 0.08: the Inception
+    / ImageNet crop (the SAM code's dataset_source_imagenet.py@dae9904:127). torchvision's
+    RandomResizedCrop: 10 tries, then a centre crop.
+    """
 
     name: ClassVar[str] = "inception_crop"
     batched: ClassVar[bool] = False
+    random: ClassVar[bool] = True
     size: int = 224
     area_min: float = 0.05
     method: str = "bilinear"
@@ -245,132 +271,55 @@ class InceptionCrop(Op):
 @register
 @dataclass(frozen=True)
 class AutoAugment(Op):
-    """AutoAugment (Cubuk et al. 2019) with torchvision's policy of that name."""
+    """AutoAugment (Cubuk et al. 2019) with torchvision's policy of that name; `fill`: the grey level of
+    pixels that rotations and shifts uncover (the SAM code's replace value is 128)."""
 
     name: ClassVar[str] = "autoaugment"
     batched: ClassVar[bool] = False
+    random: ClassVar[bool] = True
     policy: str = "imagenet"
+    fill: int = 0
 
     def example(self, img):
         from torchvision import transforms as T
 
-        return T.AutoAugment(T.AutoAugmentPolicy(self.policy))(img)
+        return T.AutoAugment(T.AutoAugmentPolicy(self.policy), fill=[self.fill] * 3 if self.fill else None)(img)
 
 
-CHOICES = {"method": METHODS, "mode": ("edge", "reflect"), "policy": ("cifar10", "imagenet", "svhn")}
-RANGES = {"size": (1, 8192), "pad": (0, 64), "area_min": (0.01, 1.0)}
-
-
+@register
 @dataclass(frozen=True)
-class Pipeline:
-    """An ordered op list; `str()` is its `op|op|...` form."""
+class RandomCrop(Op):
+    """A random size x size square (BiT's fine-tuning crop, after resizing to a larger square)."""
 
-    ops: tuple[Op, ...]
+    name: ClassVar[str] = "random_crop"
+    batched: ClassVar[bool] = False
+    random: ClassVar[bool] = True
+    size: int = 224
 
-    def __str__(self) -> str:
-        return "|".join(str(op) for op in self.ops)
+    def example(self, img):
+        from torchvision import transforms as T
 
-    def __iter__(self):
-        return iter(self.ops)
+        return T.RandomCrop(self.size)(img)
 
-    @property
-    def batched(self) -> bool:
-        return all(op.batched for op in self.ops)
-
-    def out_size(self, size: int | None = None) -> int | None:
-        for op in self.ops:
-            size = op.out_size(size)
-        return size
-
-    def example(self, img) -> torch.Tensor:
-        for op in self.ops:
-            img = op.example(img)
-        return img
-
-    def batch(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        for op in self.ops:
-            x = op.batch(x, generator)
-        return x.contiguous()
+    def out_size(self, size):
+        return self.size
 
 
-def make(name: str, *args: Any, **kwargs: Any) -> Op:
-    """One op from its name and arguments, each checked; ValueError names what is wrong."""
-    if name not in OPS:
-        raise ValueError(f"unknown op {name!r}; {choices(name, OPS)}")
-    cls = OPS[name]
-    fields = [f.name for f in dataclasses.fields(cls)]
-    if name == "normalize" and len(args) == 1 and isinstance(args[0], str):
-        if args[0] not in NORMS:
-            raise ValueError(f"normalize: unknown preset {args[0]!r}; {choices(args[0], NORMS)}")
-        args = NORMS[args[0]]
-    if len(args) > len(fields):
-        raise ValueError(f"{name}: at most {len(fields)} arguments ({', '.join(fields) or 'none'})")
-    values = dict(zip(fields, args))
-    for key, value in kwargs.items():
-        if key not in fields:
-            raise ValueError(f"{name}: unknown argument {key!r}; {choices(key, fields)}")
-        if key in values:
-            raise ValueError(f"{name}: argument {key!r} given twice")
-        values[key] = value
-    for key, value in values.items():
-        default = next(f.default for f in dataclasses.fields(cls) if f.name == key)
-        values[key] = _coerce(name, key, value, default)
-    return cls(**values)
+@register
+@dataclass(frozen=True)
+class CenterCropFrac(Op):
+    """The central square of side frac * min(height, width) (the SAM code crops 600/632 before resizing)."""
 
+    name: ClassVar[str] = "center_crop_frac"
+    batched: ClassVar[bool] = False
+    frac: float = 0.875
 
-def _coerce(op: str, key: str, value: Any, default: Any) -> Any:
-    where = f"{op}: {key}"
-    if isinstance(default, tuple):
-        if not isinstance(value, (tuple, list)) or len(value) not in (1, 3) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-            raise ValueError(f"{where}: expected 1 or 3 numbers, got {value!r}")
-        if key == "std" and not all(v > 0 for v in value):
-            raise ValueError(f"{where}: must be positive, got {value!r}")
-        return tuple(float(v) for v in value)
-    if isinstance(default, bool) or isinstance(value, bool):
-        raise ValueError(f"{where}: unexpected {value!r}")
-    if isinstance(default, int):
-        if not isinstance(value, int):
-            raise ValueError(f"{where}: expected an integer, got {value!r}")
-    elif isinstance(default, float):
-        if not isinstance(value, (int, float)):
-            raise ValueError(f"{where}: expected a number, got {value!r}")
-        value = float(value)
-    elif isinstance(default, str):
-        if not isinstance(value, str):
-            raise ValueError(f"{where}: expected a name, got {value!r}")
-        if key in CHOICES and value not in CHOICES[key]:
-            raise ValueError(f"{where}: unknown {key} {value!r}; {choices(value, CHOICES[key])}")
-    if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
-        raise ValueError(f"{where}: must lie in [{RANGES[key][0]}, {RANGES[key][1]}], got {value}")
-    return value
+    def example(self, img):
+        from torchvision.transforms import functional as TF
 
+        h, w = (img.shape[-2:] if _is_tensor(img) else img.size[::-1])
+        side = int(round(self.frac * min(h, w)))
+        return TF.center_crop(img, [side, side])
 
-def _literal(node: ast.AST) -> Any:
-    if isinstance(node, ast.Name):  # bare words are names: bicubic, imagenet, reflect
-        return node.id
-    if isinstance(node, ast.Tuple | ast.List):
-        return tuple(_literal(v) for v in node.elts)
-    return ast.literal_eval(node)
-
-
-def parse(text: str) -> Pipeline:
-    """`op(args)|op|...` -> Pipeline; ValueError names the op and argument at fault."""
-    ops = []
-    for part in text.split("|"):
-        part = part.strip()
-        if not part:
-            raise ValueError(f"empty op in {text!r}")
-        try:
-            node = ast.parse(part if "(" in part else part + "()", mode="eval").body
-        except SyntaxError:
-            raise ValueError(f"cannot read op {part!r}: expected name(arg, ...)") from None
-        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-            raise ValueError(f"cannot read op {part!r}: expected name(arg, ...)")
-        try:
-            args = [_literal(a) for a in node.args]
-            kwargs = {k.arg: _literal(k.value) for k in node.keywords}
-        except ValueError:
-            raise ValueError(f"{part!r}: arguments must be numbers, names or tuples") from None
-        ops.append(make(node.func.id, *args, **kwargs))
-    return Pipeline(tuple(ops))
+    def out_size(self, size):
+        return None

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.data.ops import Pipeline
+from bench.data.pipeline import Pipeline
 from bench.data.spec import DataSpec, Feed, source
 from bench.errors import BenchError
 

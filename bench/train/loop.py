@@ -135,7 +135,8 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     spec = data_spec(ds, data_dir)
     steps = recipe.steps
     model = create_model(plan.model, None if recipe.head == "keep" else spec.num_classes, _in_chans(spec, recipe),
-                         plan.model_kwargs, plan.checkpoint, zero_head=recipe.head == "zeros")
+                         plan.model_kwargs, plan.checkpoint, zero_head=recipe.head == "zeros",
+                         pos_embed_resample=recipe.pos_embed_resample)
     engine = make_engine(device, model, run.precision, run.channels_last, run.compile)
     model = engine.prepare(model)
     wrapped = ddp.wrap(model, world, device)
@@ -197,25 +198,29 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     wall = clock.elapsed()
 
     ddp.average_buffers(model)
+    # With Polyak averaging the averaged weights are the cell's value; the raw weights are recorded beside them.
     final = ema.module if ema is not None else model
     test = held or eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size)
-    with engine.autocast():
-        top1 = evaluate(final, test)
-    metrics: dict[str, Any] = {
-        "entry": plan.entry, "table": plan.table, "seed": seed, "status": "ok",
-        "top1": top1, "top1_err": 100.0 - top1,
+    metrics: dict[str, Any] = {"entry": plan.entry, "table": plan.table, "seed": seed, "status": "ok"}
+    extra = [(x.key.removesuffix("_err"), data_spec(x.name, data_dir), x.split)
+             for x in (ds.extra_eval if held is None and not splits else ())]
+    for suffix, weights in (("", final), ("_raw", model if ema is not None else None)):
+        if weights is None:
+            continue
+        with engine.autocast():
+            top1 = evaluate(weights, test if not suffix else eval_again(test, spec, test_split, recipe, data_dir,
+                                                                         device, world, held))
+            metrics[f"top1{suffix}"], metrics[f"top1_err{suffix}"] = top1, 100.0 - top1
+            for base, extra_spec, split in extra:
+                value = evaluate(weights, eval_feed(extra_spec, split, recipe, data_dir, device, world.rank,
+                                                    world.size))
+                metrics[f"{base}{suffix}"], metrics[f"{base}_err{suffix}"] = value, 100.0 - value
+    metrics.update({
         "train_loss": float(loss), "steps": steps,
         "epochs": round(steps * recipe.batch_size / feed.size, 3) if feed else 0.0,
         "train_examples": feed.size if feed else 0, "test_examples": test.size,
         "train_split": train_split if steps else None, "test_split": test_split if held is None else "holdout",
-    }
-    if held is None and not splits:
-        for extra in ds.extra_eval:
-            with engine.autocast():
-                value = evaluate(final, eval_feed(data_spec(extra.name, data_dir), extra.split, recipe, data_dir,
-                                                  device, world.rank, world.size))
-            base = extra.key.removesuffix("_err")
-            metrics[base], metrics[f"{base}_err"] = value, 100.0 - value
+    })
     images = (steps - start) * recipe.batch_size
     this_session = wall - clock.offset
     metrics.update({
@@ -307,6 +312,15 @@ class _Clock:
 
     def elapsed(self) -> float:
         return self.offset + time.perf_counter() - self.began
+
+
+def eval_again(test: Feed, spec: DataSpec, split: str, recipe: Recipe, data_dir, device: str, world,
+               held: Feed | None) -> Feed:
+    """A second pass over the evaluation data (a Feed's batches are a one-pass generator)."""
+    if held is not None:
+        raise BenchError("Polyak averaging (recipe.ema) with a fraction hold-out is not supported; "
+                         "use sweep splits")
+    return eval_feed(spec, split, recipe, data_dir, device, world.rank, world.size)
 
 
 def _check_world(recipe: Recipe, world) -> None:

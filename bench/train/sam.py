@@ -7,11 +7,14 @@ The paper's Algorithm 1, in PyTorch:
   4. restore w, clip g_sam if asked, and let the base optimizer step with g_sam.
 
 As the paper ran it (google-research/sam, flax_training.train_step):
-  * m-sharpness: the batch was split over 8 accelerators and each computed its
-    own perturbation from its own ~32 examples, without syncing; the SAM
-    gradients were then averaged. `m` emulates that on one device: the batch
-    is cut into chunks of m examples, each with its own e, and the chunks'
-    SAM gradients are averaged (m = None: one perturbation for the batch).
+  * m-sharpness: each accelerator computed its own perturbation from its own
+    share of the batch, without syncing (flax_training.py@dae9904:84,
+    sync_perturbations=False), and the SAM gradients were then averaged. The
+    from-scratch CIFAR runs split a batch of 256 over 8 GPUs (m = 32, Section
+    3.1 and Appendix C.1); the EfficientNet fine-tuning split 1024 over the 64
+    cores of a TPUv3-64 (m = 16, Appendix C.2). `m` emulates that on one
+    device: the batch is cut into chunks of m examples, each with its own e,
+    and the chunks' SAM gradients are averaged (m = None: one perturbation).
   * weight decay: the official code adds 0.5 * wd * ||w||^2 to the loss, so
     the decay term is part of both gradients (at w, and at w + e) and of
     what is clipped. `l2` does that (and the base optimizer then has no
