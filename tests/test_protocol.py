@@ -149,6 +149,20 @@ def test_accumulation_must_divide_the_batch():
     assert info.value.field == "entries.e1.recipe.accum_steps"
 
 
+def test_the_report_shows_a_protocol_card_with_every_source(tmp_path, shipped):
+    import pandas as pd
+
+    from bench.report import render_html
+
+    tables = {k: shipped[k] for k in ("vit_table2", "sam_table10")}
+    html = render_html(tables, pd.DataFrame(columns=["table", "row", "column", "verdict", "n_runs", "derived_from",
+                                                     "device_hours", "wall_time_s"]))
+    assert 'id="protocol-vit_table2"' in html and 'id="protocol-sam_table10"' in html
+    assert "schedule.warmup_steps" in html and "big_vision/configs/transfer.py@0127fb6:75" in html
+    assert "autoaugment(cifar10, 128)|flip_lr|pad_crop(4, reflect)|normalize(cifar10)|resize(600, bicubic)" in html
+    assert '<span class="k k-unverified">unverified</span>' in html
+
+
 def test_table_files_load_together_with_sources(tmp_path):
     (tmp_path / "a.yaml").write_text(GOOD)
     assert load_tables([tmp_path / "a.yaml"])["t1"].sources["steps"] == "choice: a test table"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bench import provenance
+from bench import protocol, provenance
 from bench.experiments import Table
 from bench.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, REPRODUCED, UNAVAILABLE
 
@@ -93,8 +93,12 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
                                plots.seed_dots(mine, t.metric)) if f]
         if runs is not None and mine.n_runs.gt(0).any():
             figures += [plots.effect_chart(t, runs, fig) for fig in t.figures]
+        card = protocol.card(t)
+        kinds = [k for row in card for item in row["values"] for k, _ in item["parts"]]
         sections.append({"table": t, "rows": rows, "counts": counts.loc[t.id].to_dict() if t.id in counts.index
                          else dict.fromkeys(VERDICTS, 0), "compute_h": compute_h, "cost_h": cost_h,
+                         "protocol": card, "protocol_kinds": {k: kinds.count(k) for k in protocol.KINDS
+                                                              if kinds.count(k)},
                          "figures": [plots.no_script(f) for f in figures],
                          "claims": [c for c in claim_items if c["table"] == t.id]})
     compute_svg = plots.compute_bars(hours)
