@@ -7,17 +7,21 @@ import subprocess
 from functools import lru_cache
 from importlib import metadata
 
+INPUTS = ("bench", "experiments", "params.yaml", "dvc.yaml", "pyproject.toml")  # what a run's result depends on
 PACKAGES = ("torch", "torchvision", "timm", "tensorflow-datasets", "numpy", "scipy", "pandas", "dvc")
 
 
 @lru_cache(maxsize=1)
 def git_commit() -> str:
-    """HEAD's commit, with '+dirty' when tracked files differ from it ('unknown' outside git)."""
+    """HEAD's commit, with '+dirty' when tracked inputs of a run (code, table files, params) differ from it
+    ('unknown' outside git). The pipeline's own outputs (runs/, results/, dvc.lock) change during
+    `dvc repro` and are not inputs, so they do not count."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                *(f":(top){p}" for p in INPUTS)],
                                capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

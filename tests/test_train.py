@@ -127,3 +127,27 @@ def test_local_checkpoint_goes_through_timm_loader(tmp_path):
 def test_missing_checkpoint_file(tmp_path):
     with pytest.raises(BenchError, match="does not exist"):
         create_model("vit_tiny_patch16_224", 10, 1, {}, checkpoint={"file": "nope.pth"}, root=tmp_path)
+
+
+def test_a_run_is_dirty_only_when_its_inputs_changed(tmp_path, monkeypatch):
+    """dvc repro rewrites runs/ and dvc.lock as it goes: those must not mark later runs' code as dirty."""
+    import subprocess
+
+    from bench import provenance
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "PATH": "/usr/bin:/bin"}
+    for name in ("bench/x.py", "runs/e/0/metrics.json", "dvc.lock"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("a")
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "c"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, env=env)
+    monkeypatch.chdir(tmp_path / "runs")
+    (tmp_path / "runs/e/0/metrics.json").write_text("b")
+    (tmp_path / "dvc.lock").write_text("b")
+    provenance.git_commit.cache_clear()
+    assert not provenance.git_commit().endswith("+dirty")
+    (tmp_path / "bench/x.py").write_text("b")
+    provenance.git_commit.cache_clear()
+    assert provenance.git_commit().endswith("+dirty")
+    provenance.git_commit.cache_clear()
