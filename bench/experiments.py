@@ -36,7 +36,7 @@ class Published:
     dispersion: float | None  # None: no dispersion printed for this cell
     source: str
     printed: str = ""  # the value as printed in the paper ("99.50"), for `bench published`
-    printed_dispersion: str = ""
+    printed_dispersion: str = ""  # as printed; "<0.1": a bound, used as the dispersion (its upper bound)
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class Claim:
     direction: str  # the treatment's metric is "higher" or "lower" than the control's
     pairs: tuple[tuple[str, str], ...]  # (treatment entry, control entry)
     min_effect: float = 0.0
+    margin: float | None = None  # the effect-size equivalence margin; None: the table's
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,12 @@ def _published(c: Checker, pub: dict, pp: str, table: Table) -> Published:
         if raw is None:
             parsed[key] = (None, "")
         elif isinstance(raw, str):
-            if not NUMBER_RE.match(raw.strip()):
-                raise c.fail(f"{pp}.{key}", f"expected a number as printed (e.g. \"99.50\"), got {raw!r:.60}")
-            parsed[key] = (float(raw), raw.strip())
+            text = raw.strip()
+            bound = key == "dispersion" and text.startswith("<")  # "± <0.1": kept as printed, an upper bound
+            if not NUMBER_RE.match(text[1:].strip() if bound else text):
+                raise c.fail(f"{pp}.{key}", f"expected a number as printed (e.g. \"99.50\", or \"<0.1\" for a "
+                                           f"dispersion printed as a bound), got {raw!r:.60}")
+            parsed[key] = (float(text[1:] if bound else text), text)
         else:
             number = c.number(pub, key, pp, -1e9, 1e9)
             parsed[key] = (number, f"{number:g}")
@@ -281,7 +285,7 @@ def _claims(c: Checker, raw: Any, table: Table) -> list[Claim]:
     for i, item in enumerate(c.get({"claims": raw}, "claims", "", list)):
         path = f"claims[{i}]"
         d = c.mapping(item, path)
-        c.only(d, path, ("id", "text", "source", "direction", "pairs", "min_effect"))
+        c.only(d, path, ("id", "text", "source", "direction", "pairs", "min_effect", "margin"))
         cid = c.ident(c.get(d, "id", path, str), f"{path}.id")
         if cid in seen:
             raise c.fail(f"{path}.id", f"claim id {cid!r} is used twice")
@@ -300,7 +304,8 @@ def _claims(c: Checker, raw: Any, table: Table) -> list[Claim]:
                 raise c.fail(pp, "treatment and control are the same entry")
             checked.append((a, b))
         out.append(Claim(cid, table.id, c.get(d, "text", path, str), c.get(d, "source", path, str), direction,
-                         tuple(checked), c.number(d, "min_effect", path, 0.0, 1e6, 0.0)))
+                         tuple(checked), c.number(d, "min_effect", path, 0.0, 1e6, 0.0),
+                         c.number(d, "margin", path, 1e-9, 1e6, None)))
     return out
 
 

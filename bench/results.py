@@ -11,6 +11,7 @@ their sources' runs, seed by seed. bench.verdicts judges them.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from bench.experiments import METRICS, Table
 from bench.published import dataset_name
 
 PROVENANCE = ("git_commit", "device", "device_name", "wall_time_s", "device_hours", "images_per_s", "steps",
-              "epochs")
+              "epochs", "test_examples")
 RUN_COLUMNS = ["table", "entry", "row", "column", "dataset", "seed", "metric", "value", "status", "reason",
                *PROVENANCE, "torch", "timm", "run_dir"]
 
@@ -58,9 +59,16 @@ def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
     mean = float(np.mean(values))
     wall = sum(float(r.get("wall_time_s") or 0) for r in runs)
     hours = sum(float(r.get("device_hours") or float(r.get("wall_time_s") or 0) / 3600.0) for r in runs)
+    sizes = [float(r.get("test_examples") or 0) for r in runs]
+    # The quantisation of a mean of k accuracies: 100 / N_eff with N_eff = k / sqrt(sum 1 / N_i^2).
+    test_examples = len(sizes) / math.sqrt(sum(1.0 / n ** 2 for n in sizes)) if all(sizes) else None
     return {**runs[0], "status": "ok", "top1": mean, "top1_err": 100.0 - mean, "wall_time_s": wall,
-            "device_hours": hours,
+            "device_hours": hours, "test_examples": test_examples,
             "reason": f"mean of {len(sources)} entries" if len(sources) > 1 else f"{key} of {sources[0]}"}
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "runs",
@@ -83,6 +91,10 @@ def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "
                 else:
                     data = read_run(run_dir / "metrics.json")
                 status = data.get("status", "failed")
+                bad = [m for m in METRICS if status == "ok" and not _finite_number(data.get(m))]
+                if bad:  # a run without a finite number is a failed run, never a number
+                    status, data = "failed", {**data, "reason": f"{run_dir / 'metrics.json'} has no finite "
+                                                                f"{bad[0]!r}: {data.get(bad[0])!r}"}
                 if status == "missing":
                     data["reason"] = (not_run or {}).get(table.id, "not run yet")
                 for metric in METRICS:

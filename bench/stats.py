@@ -2,28 +2,34 @@
 
     bench stats      (DVC stage `stats`, through bench.verdicts)
 
-Cells (reproduced runs against a published or recorded value):
-  * the published dispersion is normalised to a sample std (ddof=1): `std` as
-    is, `ci95` half-width h over n runs -> h * sqrt(n) / t(0.975, n-1), `none`
-    -> the published value is treated as one draw (prediction interval);
-  * Welch's t-test for a difference, and TOST (two one-sided Welch tests)
-    for equivalence within the table's margin, fixed in the table file;
-  * REPRODUCED if TOST p < alpha; DISCREPANT if the Holm-adjusted (within the
-    table) Welch p < alpha and |delta| >= margin; otherwise INCONCLUSIVE;
-    UNAVAILABLE (with the reason) when the cell has no successful runs.
-delta is reproduced minus published, in the table's metric (percentage points).
+Cells (our runs against a published or recorded value; delta = ours - published):
+  * the published dispersion is normalised to a sample std: the printed half-width
+    or std is first floored at its own last printed digit's unit / sqrt(12) (a
+    printed "0.00" is not zero), then `ci95` h over n runs -> h sqrt(n) / t(0.975, n-1);
+    a printed bound ("<0.1") is used as its upper bound; `none` treats the
+    published value as one draw whose std is assumed equal to our seeds' (a
+    prediction interval, df = n - 1);
+  * our seeds' std is floored at the accuracy's quantisation, 100 / test size /
+    sqrt(12) (the printed digit's unit / sqrt(12) when the test size is unknown),
+    so no spread, however small, makes a verdict certain;
+  * REPRODUCED: TOST (two one-sided t tests) shows |delta| < margin at alpha;
+    DISCREPANT: the 95% CI of delta lies entirely outside +-margin (p_beyond:
+    the two-sided test that |delta| > margin), Holm-adjusted across the table;
+    INCONCLUSIVE otherwise. A cell whose true difference is at the margin fails at
+    most alpha / 2 of the time;
+  * MDE: the difference the two-sided test detects with 80% power at this se and
+    df (noncentral t, statsmodels); tost_margin80: the smallest margin TOST passes
+    with 80% power when the truth equals the published value (at this spread).
 
-Claims (a treatment entry against a control entry, per pair of cells), on
-the seeds both arms ran (same seed: same data order and augmentation), with
-the paired t-test on the per-seed differences d = treatment - control:
-  * direction reproduced: one-sided test in the claimed direction (beyond
-    `min_effect` when given) rejects at alpha;
-  * effect size consistent: in addition, the 95% CI of (our mean paired
-    difference - the published difference) contains 0; its standard error
-    combines ours with the published cells' (their normalised dispersions;
-    none printed: our uncertainty alone), Welch-Satterthwaite df;
-  * contradicted: the one-sided test in the opposite direction rejects;
-  * otherwise not reproduced (three seeds detect only large effects).
+Claims (a treatment entry against a control entry, per pair of cells), on the
+seeds both arms ran, with the paired differences d = treatment - control
+(their std floored at sqrt(2) x the quantisation):
+  * direction: one-sided paired t test in the claimed direction (beyond `min_effect`);
+  * contradicted: the one-sided test in the opposite direction, Holm-adjusted
+    across the claim's pairs;
+  * effect consistent: TOST of (our mean d - the published effect) against the
+    claim's margin, the published effect's uncertainty included (printed
+    dispersions; a cell printed without one counts as one draw with our arm's std).
 A claim over several pairs takes its weakest pair's verdict (bench.verdicts).
 """
 
@@ -37,41 +43,80 @@ import numpy as np
 from scipy import stats
 
 REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE = "REPRODUCED", "INCONCLUSIVE", "DISCREPANT", "UNAVAILABLE"
+SQRT12 = math.sqrt(12.0)
 
 
-def published_std(dispersion: float | None, kind: str, n: int, decimals: int | None = None) -> tuple[float, int]:
-    """(sample std, n) of the published value; n=1 means a single draw (no dispersion).
+def printed_decimals(text: str) -> int:
+    """Decimals as printed: "99.50" -> 2, "<0.1" -> 1, "14" -> 0."""
+    text = text.strip().lstrip("<")
+    return len(text.split(".")[1]) if "." in text else 0
 
-    A rounding floor w/sqrt(12) (w = one unit of the last printed digit) keeps a
-    printed "± 0.0" from claiming zero variance.
+
+def published_std(dispersion: float | None, kind: str, n: int, printed: str | None = None) -> tuple[float, int]:
+    """(sample std, n) of a published value; n = 1: a single draw (no dispersion printed).
+
+    `printed`: the dispersion as printed; its last digit's unit / sqrt(12) floors the printed
+    number before a 95% CI half-width is converted (a printed "0.00" carries rounding, not zero).
     """
     if kind == "none" or dispersion is None:
         return 0.0, 1
+    _finite(dispersion=dispersion)
+    if n < 2:
+        raise ValueError(f"a {kind} dispersion needs the number of runs it was computed over (n >= 2), got {n}")
+    h = dispersion
+    if printed:
+        h = max(h, 10.0 ** -printed_decimals(printed) / SQRT12)
     if kind == "std":
-        s = dispersion
-    elif kind == "ci95":
-        s = dispersion * math.sqrt(n) / stats.t.ppf(0.975, n - 1)
-    else:
-        raise ValueError(f"unknown dispersion kind {kind!r}")
-    if decimals is not None:
-        s = max(s, 10.0 ** -decimals / math.sqrt(12.0))
-    return s, n
-
-
-def printed_decimals(value: float | str) -> int:
-    """Decimals as printed: "99.50" -> 2, 88.55 -> 2 (for the rounding floor of the published std)."""
-    text = value if isinstance(value, str) else repr(float(value))
-    if "." not in text or "e" in text:
-        return 0
-    return len(text.split(".")[1]) if isinstance(value, str) else len(text.split(".")[1].rstrip("0"))
+        return h, n
+    if kind == "ci95":
+        return h * math.sqrt(n) / float(stats.t.ppf(0.975, n - 1)), n
+    raise ValueError(f"unknown dispersion kind {kind!r}")
 
 
 def published_spread(published, dispersion_kind: str, dispersion_n: int) -> tuple[float, int]:
-    """(sample std, n) of a published value (a bench.experiments.Published) of a table whose
-    dispersion is `dispersion_kind` over `dispersion_n` runs: normalised, with the rounding floor."""
-    p = published
-    return published_std(p.dispersion, dispersion_kind, dispersion_n,
-                         printed_decimals(p.printed or p.value) if p.dispersion is not None else None)
+    """(sample std, n) of a bench.experiments.Published in a table of that dispersion kind and n."""
+    return published_std(published.dispersion, dispersion_kind, dispersion_n,
+                         published.printed_dispersion or None)
+
+
+def quantisation(test_examples: float | None, printed_value: str | None = None) -> float:
+    """The smallest spread an accuracy (%) can show: 100 / test size / sqrt(12), or the printed unit's."""
+    if test_examples and test_examples > 0:
+        return 100.0 / float(test_examples) / SQRT12
+    if printed_value:
+        return 10.0 ** -printed_decimals(printed_value) / SQRT12
+    raise ValueError("no floor for the spread: neither the test size nor the printed value is known")
+
+
+def _finite(**values: Any) -> None:
+    for name, v in values.items():
+        if not np.all(np.isfinite(np.asarray(v, dtype=float))):
+            raise ValueError(f"{name} must be finite, got {v!r}")
+
+
+def cell_arrays(mean, sd, n: int, published: float, pub_std: float, pub_n: int, margin: float,
+                floor: float, intervals: bool = True) -> dict[str, np.ndarray]:
+    """The cell's tests, vectorised over experiments (arrays of means and stds of n seeds each);
+    `intervals=False` skips the CI and Welch p (what the verdict does not need; simulations)."""
+    s = np.maximum(np.asarray(sd, dtype=float), floor)
+    if pub_n == 1:  # one published draw, its std assumed equal to ours: a prediction interval
+        se, df = s * math.sqrt(1.0 + 1.0 / n), np.full_like(s, n - 1.0)
+    else:
+        v1, v2 = s * s / n, pub_std * pub_std / pub_n
+        se = np.sqrt(v1 + v2)
+        df = (v1 + v2) ** 2 / (v1 * v1 / (n - 1) + v2 * v2 / (pub_n - 1))
+    delta = np.asarray(mean, dtype=float) - published
+    t = stats.t
+    out = {
+        "delta": delta, "se": se, "df": df, "spread": s,
+        "p_tost": np.maximum(t.sf((delta + margin) / se, df), t.cdf((delta - margin) / se, df)),
+        "p_beyond": np.minimum(1.0, 2 * np.minimum(t.sf((delta - margin) / se, df), t.cdf((delta + margin) / se, df))),
+    }
+    if intervals:
+        half = t.ppf(0.975, df) * se
+        out.update(ci95_low=delta - half, ci95_high=delta + half,
+                   p_welch=np.minimum(1.0, 2 * t.sf(np.abs(delta) / se, df)))
+    return out
 
 
 @dataclass
@@ -80,62 +125,60 @@ class CellTest:
     ci95: tuple[float, float]
     p_welch: float
     p_tost: float
+    p_beyond: float
     df: float
+    se: float
+    spread: float  # our seeds' std as used (floored)
     mde: float
+    tost_margin80: float
     prediction_interval: bool
 
 
-def _welch(m: float, s: float, n: int, pm: float, ps: float, pn: int) -> tuple[float, float]:
-    """(standard error, degrees of freedom) of the difference of two means."""
-    if pn == 1:  # one published draw: prediction interval, df from our runs alone
-        return s * math.sqrt(1.0 + 1.0 / n), n - 1
-    v1, v2 = s * s / n, ps * ps / pn
-    se = math.sqrt(v1 + v2)
-    if se == 0:
-        return 0.0, float(n + pn - 2)
-    df = (v1 + v2) ** 2 / ((v1 * v1 / (n - 1) if n > 1 else 0) + (v2 * v2 / (pn - 1) if pn > 1 else 0))
-    return se, df
+def mde(se: float, df: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The difference a two-sided t test at this se and df detects with `power` (noncentral t)."""
+    from scipy.optimize import brentq
+    from statsmodels.stats.power import ttest_power
+
+    def gap(effect: float) -> float:
+        value = ttest_power(effect, nobs=1, alpha=alpha, df=df, alternative="two-sided")
+        return (1.0 if not np.isfinite(value) else float(value)) - power  # nan only where power is ~1
+
+    hi = 1.0
+    while gap(hi) < 0:  # power grows with the effect: bracket the root
+        hi *= 2.0
+    return float(brentq(gap, 1e-6, hi)) * se
 
 
 def test_cell(values: list[float], published: float, pub_std: float, pub_n: int, margin: float,
-              alpha: float = 0.05) -> CellTest:
-    """Welch difference test, TOST equivalence test, 95% CI and MDE for one cell."""
+              alpha: float = 0.05, floor: float = 0.0) -> CellTest:
+    """Every test of one cell (see the module docstring); `floor`: the least std of our seeds."""
+    _finite(values=values, published=published, pub_std=pub_std, margin=margin, floor=floor)
     x = np.asarray(values, dtype=float)
-    n = len(x)
-    if n < 2:
+    if len(x) < 2:
         raise ValueError("a cell needs at least two reproduced runs to be tested")
-    m, s = float(x.mean()), float(x.std(ddof=1))
-    se, df = _welch(m, s, n, published, pub_std, pub_n)
-    delta = m - published
-    if se == 0:  # identical runs and an exact reference: the difference is known exactly
-        p_welch = 1.0 if delta == 0 else 0.0
-        p_tost = 0.0 if abs(delta) < margin else 1.0
-        return CellTest(delta, (delta, delta), p_welch, p_tost, df, 0.0, pub_n == 1)
-    t_crit = stats.t.ppf(0.975, df)
-    p_welch = float(2 * stats.t.sf(abs(delta) / se, df))
-    p_lower = float(stats.t.sf((delta + margin) / se, df))  # H0: delta <= -margin
-    p_upper = float(stats.t.cdf((delta - margin) / se, df))  # H0: delta >= +margin
-    # Minimum detectable effect: two-sided alpha, power 0.8, at this se and df.
-    mde = float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(0.8, df)) * se)
-    return CellTest(delta, (delta - t_crit * se, delta + t_crit * se), p_welch, max(p_lower, p_upper), df, mde,
-                    pub_n == 1)
+    if margin <= 0 or floor <= 0:
+        raise ValueError(f"the margin and the spread floor must be positive, got {margin} and {floor}")
+    a = {k: float(v) for k, v in cell_arrays(x.mean(), x.std(ddof=1), len(x), published, pub_std, pub_n, margin,
+                                             floor).items()}
+    tost80 = a["se"] * float(stats.t.ppf(1 - alpha, a["df"]) + stats.t.ppf(0.9, a["df"]))
+    return CellTest(a["delta"], (a["ci95_low"], a["ci95_high"]), a["p_welch"], a["p_tost"], a["p_beyond"], a["df"],
+                    a["se"], a["spread"], mde(a["se"], a["df"], alpha), tost80, pub_n == 1)
 
 
 def holm(pvalues: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
-    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
-    adjusted = [0.0] * len(pvalues)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
+    """Holm-Bonferroni adjusted p-values (statsmodels); refuses non-finite input."""
+    if not pvalues:
+        return []
+    _finite(pvalues=pvalues)
+    from statsmodels.stats.multitest import multipletests
+
+    return [float(p) for p in multipletests(pvalues, method="holm")[1]]
 
 
-def verdict(test: CellTest, p_holm: float, margin: float, alpha: float = 0.05) -> str:
+def verdict(test: CellTest, p_beyond_holm: float, alpha: float = 0.05) -> str:
     if test.p_tost < alpha:
         return REPRODUCED
-    if p_holm < alpha and abs(test.delta) >= margin:
+    if p_beyond_holm < alpha:
         return DISCREPANT
     return INCONCLUSIVE
 
@@ -147,18 +190,19 @@ def as_row(test: CellTest) -> dict:
 
 
 def judge_one(values: list[float], published: float, dispersion: float | None, kind: str, n: int, margin: float,
-              decimals: int | None = None, alpha: float = 0.05) -> dict:
-    """One cell on its own (`bench verdict`): no other cells, so no multiplicity correction (Holm of one p = p).
-
-    Returns the contract's keys: verdict, delta, ci95 [low, high], p_welch, p_tost, mde (None where undefined).
-    """
-    pstd, pn = published_std(dispersion, kind if dispersion is not None else "none", n, decimals)
+              printed_dispersion: str | None = None, alpha: float = 0.05, floor: float = 0.0,
+              higher_is_better: bool = True) -> dict:
+    """One cell on its own (`bench verdict`; Holm of one p is p). Keys: verdict, worse, delta, ci95, p_welch,
+    p_tost, p_beyond, mde, tost_margin80 (null where undefined)."""
+    pstd, pn = published_std(dispersion, kind if dispersion is not None else "none", n, printed_dispersion)
     if len(values) < 2:
-        return {"verdict": UNAVAILABLE, "delta": None, "ci95": [None, None], "p_welch": None, "p_tost": None,
-                "mde": None}
-    test = test_cell(values, published, pstd, pn, margin, alpha)
-    return {"verdict": verdict(test, test.p_welch, margin, alpha), "delta": test.delta,
-            "ci95": [test.ci95[0], test.ci95[1]], "p_welch": test.p_welch, "p_tost": test.p_tost, "mde": test.mde}
+        return {"verdict": UNAVAILABLE, "worse": None, "delta": None, "ci95": [None, None], "p_welch": None,
+                "p_tost": None, "p_beyond": None, "mde": None, "tost_margin80": None}
+    test = test_cell(values, published, pstd, pn, margin, alpha, floor)
+    return {"verdict": verdict(test, test.p_beyond, alpha), "worse": bool(test.delta * (1 if higher_is_better else -1)
+                                                                         < 0),
+            "delta": test.delta, "ci95": [test.ci95[0], test.ci95[1]], "p_welch": test.p_welch,
+            "p_tost": test.p_tost, "p_beyond": test.p_beyond, "mde": test.mde, "tost_margin80": test.tost_margin80}
 
 
 # ---- claims: a (treatment, control) pair on matched seeds ----
@@ -173,52 +217,75 @@ CLAIM_LABELS = {CONSISTENT: "reproduced: direction and effect size", DIRECTION: 
                 NOT_REPRODUCED: "not reproduced", CONTRADICTED: "contradicted", UNAVAILABLE: "unavailable"}
 
 
+def paired_arrays(d, direction: str, min_effect: float, published_effect: float, margin: float, floor: float,
+                  published: tuple[tuple[float, int], tuple[float, int]], arm_sd: tuple,
+                  intervals: bool = True) -> dict[str, np.ndarray]:
+    """A pair's tests, vectorised over experiments: `d` (..., n) paired differences; `arm_sd`: our arms' seed
+    stds (the std assumed for a published cell printed without dispersion)."""
+    d = np.asarray(d, dtype=float)
+    n = d.shape[-1]
+    mean = d.mean(axis=-1)
+    sd = np.maximum(d.std(axis=-1, ddof=1), floor * math.sqrt(2.0))
+    se, df = sd / math.sqrt(n), n - 1.0
+    sign = 1.0 if direction == "higher" else -1.0
+    t = stats.t
+    parts = [(se * se, np.full_like(se, df))]  # (variance of the estimate, its degrees of freedom)
+    for (ps, pn), arm in zip(published, arm_sd):
+        if pn > 1:
+            parts.append((np.full_like(se, ps * ps / pn), np.full_like(se, pn - 1.0)))
+        else:  # one draw: our arm's seed std (floored)
+            s = np.maximum(np.asarray(arm, dtype=float), floor)
+            parts.append((s * s, np.full_like(se, df)))
+    var = sum(v for v, _ in parts)
+    gdf = var * var / sum(v * v / k for v, k in parts)
+    g_se = np.sqrt(var)
+    gap = mean - published_effect
+    out = {"effect": mean, "p_direction": t.sf((sign * mean - min_effect) / se, df),
+           "p_opposite": t.cdf(sign * mean / se, df), "gap": gap,
+           "p_gap_tost": np.maximum(t.sf((gap + margin) / g_se, gdf), t.cdf((gap - margin) / g_se, gdf))}
+    if intervals:
+        half, g_half = t.ppf(0.975, df) * se, t.ppf(0.975, gdf) * g_se
+        out.update(ci95_low=mean - half, ci95_high=mean + half, gap_ci95_low=gap - g_half,
+                   gap_ci95_high=gap + g_half)
+    return out
+
+
 def paired_test(treatment: list[float], control: list[float], direction: str, published_effect: float,
                 min_effect: float = 0.0, alpha: float = 0.05,
-                published: tuple[tuple[float, int], tuple[float, int]] = ((0.0, 1), (0.0, 1))) -> dict[str, Any]:
-    """Paired test of one (treatment, control) pair over matched seeds; see the module docstring.
-
-    `published`: ((std, n) of the treatment cell, (std, n) of the control cell) as printed, normalised.
-    """
-    d = np.asarray(treatment, float) - np.asarray(control, float)
-    n = len(d)
-    row: dict[str, Any] = {"n_seeds": n, "effect": float(d.mean()) if n else math.nan,
+                published: tuple[tuple[float, int], tuple[float, int]] = ((0.0, 1), (0.0, 1)),
+                margin: float = 1.0, floor: float = 0.0) -> dict[str, Any]:
+    """One (treatment, control) pair over matched seeds, before the claim's Holm step (`claim_verdicts`)."""
+    _finite(treatment=treatment, control=control, published_effect=published_effect, margin=margin)
+    a, b = np.asarray(treatment, float), np.asarray(control, float)
+    n = len(a)
+    row: dict[str, Any] = {"n_seeds": n, "effect": float((a - b).mean()) if n else math.nan,
                            "published_effect": published_effect}
     if n < 2:
         return {**row, "verdict": UNAVAILABLE, "p_direction": math.nan, "p_opposite": math.nan,
-                "ci95_low": math.nan, "ci95_high": math.nan, "gap_ci95_low": math.nan, "gap_ci95_high": math.nan}
-    sign = 1.0 if direction == "higher" else -1.0
-    # One-sided tests on the signed differences: H0 "no better than min_effect" and H0 "not worse".
-    s = sign * d
-    if np.allclose(s, s[0]):  # no spread: the sign is exact (a t-test is undefined)
-        p_dir = 0.0 if s[0] > min_effect else 1.0
-        p_opp = 0.0 if s[0] < 0 else 1.0
-        low = high = float(d.mean())
-    else:
-        p_dir = float(stats.ttest_1samp(s, min_effect, alternative="greater").pvalue)
-        p_opp = float(stats.ttest_1samp(s, 0.0, alternative="less").pvalue)
-        low, high = (float(v) for v in stats.ttest_1samp(d, 0.0).confidence_interval(0.95))
-    gap_low, gap_high = _gap_interval(d, published_effect, published)
-    if p_opp < alpha:
-        verdict = CONTRADICTED
-    elif p_dir < alpha:
-        verdict = CONSISTENT if gap_low <= 0.0 <= gap_high else DIRECTION
-    else:
-        verdict = NOT_REPRODUCED
-    return {**row, "verdict": verdict, "p_direction": p_dir, "p_opposite": p_opp, "ci95_low": low, "ci95_high": high,
-            "gap_ci95_low": gap_low, "gap_ci95_high": gap_high}
+                "p_gap_tost": math.nan, "ci95_low": math.nan, "ci95_high": math.nan, "gap_ci95_low": math.nan,
+                "gap_ci95_high": math.nan}
+    if floor <= 0:
+        raise ValueError("a claim's pair needs a positive spread floor (the accuracy's quantisation)")
+    r = {k: float(v) for k, v in paired_arrays(a - b, direction, min_effect, published_effect, margin, floor,
+                                                published, (a.std(ddof=1), b.std(ddof=1))).items()}
+    r.pop("gap")
+    out = {**row, **r}
+    out["verdict"] = pair_verdict(out["p_opposite"], out["p_direction"], out["p_gap_tost"], alpha)
+    return out
 
 
-def _gap_interval(d: np.ndarray, published_effect: float,
-                  published: tuple[tuple[float, int], tuple[float, int]]) -> tuple[float, float]:
-    """95% CI of mean(d) - published_effect, with the published cells' uncertainty when printed."""
-    n = len(d)
-    parts = [(float(np.var(d, ddof=1)) / n, n - 1)]  # (variance of the mean, degrees of freedom)
-    parts += [(s * s / k, k - 1) for s, k in published if k > 1 and s > 0]
-    var = sum(v for v, _ in parts)
-    gap = float(d.mean()) - published_effect
-    if var == 0:
-        return gap, gap
-    df = var * var / sum(v * v / k for v, k in parts if k > 0)
-    half = float(stats.t.ppf(0.975, df)) * math.sqrt(var)
-    return gap - half, gap + half
+def pair_verdict(p_opposite_holm: float, p_direction: float, p_gap_tost: float, alpha: float = 0.05) -> str:
+    if p_opposite_holm < alpha:
+        return CONTRADICTED
+    if p_direction < alpha:
+        return CONSISTENT if p_gap_tost < alpha else DIRECTION
+    return NOT_REPRODUCED
+
+
+def claim_verdicts(pairs: list[dict[str, Any]], alpha: float = 0.05) -> list[dict[str, Any]]:
+    """Each pair's verdict with the opposite-direction p-values Holm-adjusted across the claim's pairs."""
+    tested = [p for p in pairs if p.get("verdict") != UNAVAILABLE and np.isfinite(p.get("p_opposite", np.nan))]
+    for p, adjusted in zip(tested, holm([p["p_opposite"] for p in tested])):
+        p["p_opposite_holm"] = adjusted
+        p["verdict"] = pair_verdict(adjusted, p["p_direction"], p["p_gap_tost"], alpha)
+    return pairs

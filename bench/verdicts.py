@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from bench.errors import BenchError
 from bench.experiments import Entry, Table
 
 
@@ -37,6 +38,14 @@ def _why(bad: pd.DataFrame) -> str:
     return "fewer than two successful runs: " + "; ".join(per_seed)
 
 
+def _test_size(runs: pd.DataFrame) -> float | None:
+    """The test-set size of a cell's runs (for the quantisation floor), when they recorded it."""
+    if "test_examples" not in runs:
+        return None
+    sizes = pd.to_numeric(runs["test_examples"], errors="coerce").dropna()
+    return float(sizes.min()) if len(sizes) else None
+
+
 def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """One row per cell: published vs reproduced, tests, Holm within the table, verdict."""
     out = []
@@ -46,6 +55,9 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             sel = runs[(runs.entry == entry.id) & (runs.metric == table.metric)]
             ok = sel[sel.status == "ok"].sort_values("seed")
             values = ok["value"].tolist()
+            if not np.all(np.isfinite(values)):
+                raise BenchError(f"results/runs.csv: {entry.id} has a non-finite {table.metric} with status ok; "
+                                 "rerun `bench collect`")
             pub = entry.published
             pstd, pn = _spread(table, entry)
             row = {
@@ -70,20 +82,21 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             if len(values) < 2:
                 row.update(verdict=stats.UNAVAILABLE, reason=entry.unavailable or _why(bad))
             else:
-                test = stats.test_cell(values, pub.value, pstd, pn, table.margin, alpha)
-                row.update(stats.as_row(test))
+                floor = stats.quantisation(_test_size(ok), pub.printed or f"{pub.value:g}")
+                test = stats.test_cell(values, pub.value, pstd, pn, table.margin, alpha, floor)
+                row.update(stats.as_row(test), spread_floor=floor)
                 if len(bad):
                     row["reason"] = f"{len(bad)} of {len(sel)} runs missing or failed"
                 cells.append(row)
             out.append(row)
-        adjusted = stats.holm([c["p_welch"] for c in cells])
-        for cell, p_holm in zip(cells, adjusted):
-            test = stats.CellTest(cell["delta"], (cell["ci95_low"], cell["ci95_high"]), cell["p_welch"],
-                                  cell["p_tost"], cell["df"], cell["mde"], cell["prediction_interval"])
+        # DISCREPANT: the 95% CI outside +-margin, Holm-adjusted across the table's tested cells.
+        for cell, p_holm in zip(cells, stats.holm([c["p_beyond"] for c in cells])):
             cell["p_holm"] = p_holm
-            cell["verdict"] = stats.verdict(test, p_holm, table.margin, alpha)
+            cell["verdict"] = (stats.REPRODUCED if cell["p_tost"] < alpha else
+                               stats.DISCREPANT if p_holm < alpha else stats.INCONCLUSIVE)
     frame = pd.DataFrame(out)
-    for col in ("delta", "ci95_low", "ci95_high", "p_welch", "p_tost", "df", "mde", "prediction_interval", "p_holm"):
+    for col in ("delta", "ci95_low", "ci95_high", "p_welch", "p_tost", "p_beyond", "df", "se", "spread",
+                "spread_floor", "mde", "tost_margin80", "prediction_interval", "p_holm"):
         if col not in frame:  # no cell had two runs: keep the columns, empty
             frame[col] = np.nan
     sign = np.where(frame["higher_is_better"], 1.0, -1.0)
@@ -115,7 +128,8 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
             pair_rows = []
             for treat, ctrl in claim.pairs:
                 base = {"claim": claim.id, "table": t.id, "text": claim.text, "source": claim.source,
-                        "direction": claim.direction, "min_effect": claim.min_effect, "metric": t.metric,
+                        "direction": claim.direction, "min_effect": claim.min_effect,
+                        "margin": claim.margin or t.margin, "metric": t.metric,
                         "treatment": treat, "control": ctrl}
                 if treat not in entries or ctrl not in entries:
                     missing = treat if treat not in entries else ctrl
@@ -126,9 +140,11 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
                 a = _values(runs, treat, t.metric)
                 b = _values(runs, ctrl, t.metric)
                 seeds = sorted(set(a) & set(b))
+                sizes = [x for x in (_test_size(runs[runs.entry == e]) for e in (treat, ctrl)) if x]
+                floor = stats.quantisation(min(sizes) if sizes else None, te.published.printed or "0.01")
                 result = stats.paired_test([a[s] for s in seeds], [b[s] for s in seeds], claim.direction,
-                                     te.published.value - ce.published.value, claim.min_effect, alpha,
-                                     (_spread(t, te), _spread(t, ce)))
+                                           te.published.value - ce.published.value, claim.min_effect, alpha,
+                                           (_spread(t, te), _spread(t, ce)), claim.margin or t.margin, floor)
                 reason = ""
                 if result["verdict"] == stats.UNAVAILABLE:
                     reason = (te.unavailable or ce.unavailable or _why_not(runs, treat, a) or _why_not(runs, ctrl, b)
@@ -136,12 +152,13 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
                 pair_rows.append({**base, **result, "seeds": ";".join(str(s) for s in seeds), "reason": reason,
                                   "treatment_row": te.row, "control_column": ce.column,
                                   "treatment_column": te.column})
+            stats.claim_verdicts(pair_rows, alpha)  # opposite-direction tests Holm-adjusted across the pairs
             verdict = min((r["verdict"] for r in pair_rows), key=stats.CLAIM_ORDER.index)
             rows += [{**r, "claim_verdict": verdict} for r in pair_rows]
-    columns = ["claim", "table", "text", "source", "direction", "min_effect", "metric", "treatment", "control",
-               "treatment_row", "treatment_column", "control_column", "n_seeds", "seeds", "effect",
+    columns = ["claim", "table", "text", "source", "direction", "min_effect", "margin", "metric", "treatment",
+               "control", "treatment_row", "treatment_column", "control_column", "n_seeds", "seeds", "effect",
                "published_effect", "ci95_low", "ci95_high", "gap_ci95_low", "gap_ci95_high", "p_direction",
-               "p_opposite", "verdict", "reason", "claim_verdict"]
+               "p_opposite", "p_opposite_holm", "p_gap_tost", "verdict", "reason", "claim_verdict"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -157,3 +174,30 @@ def _why_not(runs: pd.DataFrame, entry: str, ran: dict[int, float]) -> str:
 def _values(runs: pd.DataFrame, entry: str, metric: str) -> dict[int, float]:
     sel = runs[(runs.entry == entry) & (runs.metric == metric) & (runs.status == "ok")]
     return {int(s): float(v) for s, v in zip(sel.seed, sel.value)}
+
+
+def operating(tables: dict[str, Table], verdicts: pd.DataFrame, seeds: int, alpha: float = 0.05) -> pd.DataFrame:
+    """The gate's operating characteristics per table (bench.power), for a typical cell: the table's median
+    published std, and our seeds' median std where cells ran (else the published std, else margin / 3)."""
+    from bench import power
+
+    rows = []
+    for t in tables.values():
+        mine = verdicts[verdicts.table == t.id] if len(verdicts) else verdicts
+        spreads = [_spread(t, e) for e in t.entries.values()]
+        with_std = [s for s, n in spreads if n > 1]
+        pub_std, pub_n = (float(np.median(with_std)), t.dispersion_n) if with_std else (0.0, 1)
+        ran = pd.to_numeric(mine.get("std", pd.Series(dtype=float)), errors="coerce").dropna()
+        if len(ran):
+            sigma, where = float(ran.median()), f"our seeds' median std ({len(ran)} cells)"
+        elif with_std:
+            sigma, where = pub_std, "the published std (no runs yet)"
+        else:
+            sigma, where = t.margin / 3.0, "assumed margin / 3 (no runs yet, no published dispersion)"
+        printed = next((e.published.printed for e in t.entries.values() if e.published.printed), "0.01")
+        floor = stats.quantisation(None, printed)
+        c = power.characteristics(max(sigma, floor), seeds, pub_std, pub_n, t.margin, floor, alpha)
+        rows.append({"table": t.id, "title": t.title, "margin": t.margin, "seeds": seeds, "sigma": sigma,
+                     "sigma_source": where, "published_std": pub_std, "published_n": pub_n, **c,
+                     "method": f"simulated: {power.DRAWS} experiments per point, RNG seed 0, one cell before Holm"})
+    return pd.DataFrame(rows)

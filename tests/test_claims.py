@@ -16,57 +16,99 @@ from bench.experiments import parse_table
 from conftest import PREPROCESS, sources_block
 
 CONTROL = [10.0, 11.0, 12.0]
+FLOOR = 0.001  # far below every spread here
+PRECISE = ((1e-9, 1000), (1e-9, 1000))  # published cells known (almost) exactly, to isolate the other terms
 
 
 def test_direction_and_consistent_effect_by_hand():
     treat = [9.0, 9.8, 11.1]  # d = -1.0, -1.2, -0.9 ; the claim: lower
     d = np.array(treat) - np.array(CONTROL)
     m, s = d.mean(), d.std(ddof=1)
-    t = -m / (s / math.sqrt(3))  # on the signed differences -d
-    r = paired_test(treat, CONTROL, "lower", published_effect=-1.0)
-    assert r["p_direction"] == pytest.approx(st.t.sf(t, 2))
+    r = paired_test(treat, CONTROL, "lower", published_effect=-1.0, published=PRECISE, floor=FLOOR)
+    assert r["p_direction"] == pytest.approx(st.ttest_1samp(-d, 0.0, alternative="greater").pvalue)
     half = st.t.ppf(0.975, 2) * s / math.sqrt(3)
     assert (r["ci95_low"], r["ci95_high"]) == pytest.approx((m - half, m + half))
+    # effect size: TOST of (ours - published) within the claim's margin (1.0), by hand
+    gap, se = m + 1.0, s / math.sqrt(3)
+    assert r["p_gap_tost"] == pytest.approx(max(st.t.sf((gap + 1) / se, 2), st.t.cdf((gap - 1) / se, 2)))
     assert r["effect"] == pytest.approx(m) and r["verdict"] == CONSISTENT
     # the same runs against a much larger published effect: direction only
-    assert paired_test(treat, CONTROL, "lower", published_effect=-3.0)["verdict"] == DIRECTION
+    assert paired_test(treat, CONTROL, "lower", published_effect=-3.0, published=PRECISE,
+                       floor=FLOOR)["verdict"] == DIRECTION
 
 
-def test_published_uncertainty_widens_the_effect_check():
+def test_an_imprecise_effect_is_not_called_consistent():
+    """"The CI of the gap contains 0" rewarded imprecise runs; the equivalence test does not."""
+    treat = [7.0, 10.9, 8.5]  # d = -3.0, -0.1, -3.5: lower, but widely spread
+    r = paired_test(treat, CONTROL, "lower", published_effect=-1.0, floor=FLOOR)
+    assert r["gap_ci95_low"] < 0 < r["gap_ci95_high"]  # the old rule: consistent
+    assert r["p_gap_tost"] >= 0.05 and r["verdict"] != CONSISTENT
+
+
+def test_published_uncertainty_enters_the_effect_check():
     treat = [9.0, 9.8, 11.1]
     d = np.array(treat) - np.array(CONTROL)
     v1 = d.var(ddof=1) / 3
-    v2 = 0.5 ** 2 / 5 + 0.4 ** 2 / 5  # published std 0.5 and 0.4 over 5 runs each
-    df = (v1 + v2 + 0) ** 2 / (v1 ** 2 / 2 + (0.5 ** 2 / 5) ** 2 / 4 + (0.4 ** 2 / 5) ** 2 / 4)
-    half = st.t.ppf(0.975, df) * math.sqrt(v1 + v2)
-    r = paired_test(treat, CONTROL, "lower", -1.6, published=((0.5, 5), (0.4, 5)))
+    parts = [(v1, 2), (0.5 ** 2 / 5, 4), (0.4 ** 2 / 5, 4)]  # published std 0.5 and 0.4 over 5 runs each
+    var = sum(v for v, _ in parts)
+    df = var ** 2 / sum(v * v / k for v, k in parts)
+    r = paired_test(treat, CONTROL, "lower", -1.6, published=((0.5, 5), (0.4, 5)), margin=1.0, floor=FLOOR)
     gap = d.mean() + 1.6
+    half = st.t.ppf(0.975, df) * math.sqrt(var)
     assert (r["gap_ci95_low"], r["gap_ci95_high"]) == pytest.approx((gap - half, gap + half))
-    assert r["verdict"] == CONSISTENT  # -1.6 is outside our CI alone, inside once the paper's spread counts
-    assert paired_test(treat, CONTROL, "lower", -1.6)["verdict"] == DIRECTION
+    # a published cell without dispersion is one draw with our arm's std (as the cell verdicts assume)
+    single = paired_test(treat, CONTROL, "lower", -1.6, published=((0.0, 1), (0.0, 1)), floor=FLOOR)
+    var1 = v1 + np.var(treat, ddof=1) + np.var(CONTROL, ddof=1)
+    assert single["gap_ci95_high"] - single["gap_ci95_low"] > 2 * st.t.ppf(0.975, 2) * math.sqrt(v1)
+    assert single["gap_ci95_high"] == pytest.approx(gap + st.t.ppf(
+        0.975, var1 ** 2 / (v1 ** 2 / 2 + np.var(treat, ddof=1) ** 2 / 2 + np.var(CONTROL, ddof=1) ** 2 / 2))
+        * math.sqrt(var1))
 
 
 def test_not_reproduced_contradicted_unavailable():
-    assert paired_test([10.5, 10.0, 12.6], CONTROL, "lower", -1.0)["verdict"] == NOT_REPRODUCED
-    r = paired_test([11.0, 12.1, 12.9], CONTROL, "lower", -1.0)  # clearly higher error: the opposite
+    assert paired_test([10.5, 10.0, 12.6], CONTROL, "lower", -1.0, floor=FLOOR)["verdict"] == NOT_REPRODUCED
+    r = paired_test([11.0, 12.1, 12.9], CONTROL, "lower", -1.0, floor=FLOOR)  # clearly higher error
     d = np.array([11.0, 12.1, 12.9]) - np.array(CONTROL)
     assert r["p_opposite"] == pytest.approx(st.ttest_1samp(-d, 0.0, alternative="less").pvalue)
     assert r["verdict"] == CONTRADICTED
-    assert paired_test([9.0], [10.0], "lower", -1.0)["verdict"] == UNAVAILABLE
+    assert paired_test([9.0], [10.0], "lower", -1.0, floor=FLOOR)["verdict"] == UNAVAILABLE
 
 
 def test_min_effect_shifts_the_null():
     treat = [9.5, 10.4, 11.6]  # reductions 0.5, 0.6, 0.4
-    assert paired_test(treat, CONTROL, "lower", -0.5, min_effect=0.3)["verdict"] == CONSISTENT
-    r = paired_test(treat, CONTROL, "lower", -0.5, min_effect=0.6)
+    assert paired_test(treat, CONTROL, "lower", -0.5, min_effect=0.3, published=PRECISE,
+                       floor=FLOOR)["verdict"] == CONSISTENT
+    r = paired_test(treat, CONTROL, "lower", -0.5, min_effect=0.6, floor=FLOOR)
     assert r["p_direction"] == pytest.approx(st.ttest_1samp([0.5, 0.6, 0.4], 0.6, alternative="greater").pvalue)
     assert r["verdict"] == NOT_REPRODUCED
 
 
-def test_identical_differences_are_exact():
-    r = paired_test([11.0, 12.0, 13.0], CONTROL, "higher", 1.0)
-    assert r["p_direction"] == 0.0 and r["verdict"] == CONSISTENT
-    assert paired_test([11.0, 12.0, 13.0], CONTROL, "lower", -1.0)["verdict"] == CONTRADICTED
+def test_identical_differences_are_not_certain():
+    """No p = 0: the differences' std is floored at sqrt(2) x the quantisation."""
+    floor = 100 / 450 / math.sqrt(12)
+    r = paired_test([11.0, 12.0, 13.0], CONTROL, "higher", 1.0, published=PRECISE, floor=floor)
+    se = floor * math.sqrt(2) / math.sqrt(3)
+    assert r["p_direction"] == pytest.approx(st.t.sf(1.0 / se, 2)) and r["p_direction"] > 0
+    assert r["verdict"] == CONSISTENT
+    # equal to the published effect up to float error: consistent, with no exact comparison involved
+    r = paired_test([9.9, 10.9], [10.0, 11.0], "lower", -0.1, published=PRECISE, margin=0.3, floor=FLOOR)
+    assert r["verdict"] == CONSISTENT
+
+
+def test_contradicted_is_holm_adjusted_across_a_claims_pairs():
+    from statsmodels.stats.multitest import multipletests
+
+    from bench.stats import claim_verdicts
+
+    rng = np.random.default_rng(1)
+    pairs = [paired_test(list(c + rng.normal(0, 1, 3)), list(c), "lower", -1.0, floor=FLOOR)
+             for c in [np.array(CONTROL)] * 8]
+    pairs[0] = paired_test([10.8, 11.5, 12.4], CONTROL, "lower", -1.0, floor=FLOOR)  # alone: contradicted
+    assert 0.05 / 8 < pairs[0]["p_opposite"] < 0.05 and pairs[0]["verdict"] == CONTRADICTED
+    claim_verdicts(pairs)
+    expected = multipletests([p["p_opposite"] for p in pairs], method="holm")[1]
+    assert [p["p_opposite_holm"] for p in pairs] == pytest.approx(list(expected))
+    assert all(p["verdict"] != CONTRADICTED for p in pairs)
 
 
 TABLE = """\
@@ -105,7 +147,8 @@ entries:
 
 
 def _runs(values: dict[str, list[float]]) -> pd.DataFrame:
-    rows = [{"entry": e, "metric": "top1_err", "status": "ok", "seed": s, "value": v, "reason": ""}
+    rows = [{"entry": e, "metric": "top1_err", "status": "ok", "seed": s, "value": v, "reason": "",
+             "test_examples": 10000}
             for e, vs in values.items() for s, v in enumerate(vs)]
     return pd.DataFrame(rows)
 

@@ -206,3 +206,14 @@ def test_the_schema_section_of_experiments_readme_is_generated_from_the_dataclas
     assert block == schema_markdown(), "run `bench schema` and paste it into the README"
     for name, _, _, doc in describe(Recipe):
         assert doc, f"recipe.{name} has no description"
+
+
+def test_a_dispersion_printed_as_a_bound_is_kept_as_printed():
+    from bench import stats
+
+    t = parse_table("x.yaml", GOOD.replace("dispersion: 0.1, source", 'dispersion: "<0.1", source'))
+    p = t.entries["e1"].published
+    assert (p.dispersion, p.printed_dispersion) == (0.1, "<0.1")
+    assert stats.published_spread(p, "std", 3) == (0.1, 3)  # its upper bound
+    with pytest.raises(TableError, match="a bound"):
+        parse_table("x.yaml", GOOD.replace("dispersion: 0.1, source", 'dispersion: "<x", source'))

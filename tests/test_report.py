@@ -194,3 +194,32 @@ def test_compute_counts_every_device_of_a_run(tmp_path):
     assert v.device_hours.tolist() == [16.0, 16.0]
     assert summary(v, judge_claims({"t1": table}, runs))["device_hours"] == 32.0
     assert "32.000" in render_html({"t1": table}, v)
+
+
+def test_a_run_without_a_finite_number_is_failed_never_nan(tmp_path):
+    """collect never writes NaN with status ok (one NaN used to turn a DISCREPANT cell INCONCLUSIVE)."""
+    from bench.errors import BenchError
+
+    table = parse_table("t.yaml", TABLE)
+    for seed, metrics in enumerate([{"top1": 90.0, "top1_err": 10.0}, {"top1_err": 12.0}, {"top1": "nan"}]):
+        write_json(tmp_path / "runs/ea" / str(seed) / "metrics.json", {"status": "ok", **metrics})
+    runs = collect({"t1": table}, [0, 1, 2], tmp_path / "runs")
+    ea = runs[(runs.entry == "ea") & (runs.metric == "top1")].set_index("seed")
+    assert list(ea.status) == ["ok", "failed", "failed"] and "no finite 'top1'" in ea.loc[1, "reason"]
+    assert not ea[ea.status == "ok"].value.isna().any()
+    runs.loc[(runs.entry == "eb") & (runs.metric == "top1"), ["status", "value"]] = ["ok", float("nan")]
+    with pytest.raises(BenchError, match="non-finite"):
+        judge({"t1": table}, runs)
+
+
+def test_bench_power_prints_every_table(capsys, monkeypatch):
+    from bench.cli import main
+    from conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    assert main(["power", "--verdicts", "does-not-exist.csv"]) == 0
+    out = capsys.readouterr().out
+    for table in ("embedded_vit", "embedded_sam", "vit_table2", "vit_table5_i21k", "vit_table9", "sam_table10",
+                  "sam_table3"):
+        assert f"\n{table} " in out
+    assert "false fail" in out and "RNG seed 0" in out

@@ -74,7 +74,7 @@ def cmd_stats(args) -> int:
 
     from bench.io import write_json, write_text
     from bench.params import every_suite
-    from bench.verdicts import judge, judge_claims, summary
+    from bench.verdicts import judge, judge_claims, operating, summary
 
     params, tables = every_suite(args.params)
     alpha = float(params.section("stats").get("alpha", 0.05))
@@ -82,16 +82,45 @@ def cmd_stats(args) -> int:
         runs = pd.read_csv(args.runs)
     except (OSError, ValueError) as exc:
         raise BenchError(f"cannot read {args.runs}: {exc}; run `bench collect` first") from None
-    verdicts = judge(tables, runs, alpha)
-    claims = judge_claims(tables, runs, alpha)
+    try:
+        verdicts = judge(tables, runs, alpha)
+        claims = judge_claims(tables, runs, alpha)
+    except ValueError as exc:  # non-finite or impossible input reached the statistics
+        raise BenchError(f"{args.runs}: {exc}") from None
     write_text(args.out, verdicts.to_csv(index=False))
     write_text(args.claims_out, claims.to_csv(index=False))
+    write_text(args.power_out, operating(tables, verdicts, len(params.seeds), alpha).to_csv(index=False))
     write_json(args.summary_out, summary(verdicts, claims))
     print(f"judged {len(verdicts)} cells into {args.out}: " + ", ".join(
         f"{v} {k}" for k, v in verdicts.verdict.value_counts().items()))
     per_claim = claims.drop_duplicates("claim")
     print(f"judged {len(per_claim)} claims into {args.claims_out}: " + ", ".join(
         f"{v} {k}" for k, v in per_claim.claim_verdict.value_counts().items()))
+    return 0
+
+
+def cmd_power(args) -> int:
+    """The gate's operating characteristics per table (from results/verdicts.csv when it exists)."""
+    import pandas as pd
+
+    from bench.params import every_suite
+    from bench.verdicts import operating
+
+    params, tables = every_suite(args.params)
+    alpha = float(params.section("stats").get("alpha", 0.05))
+    verdicts = pd.read_csv(args.verdicts) if Path(args.verdicts).is_file() else pd.DataFrame()
+    frame = operating(tables, verdicts, args.seeds or len(params.seeds), alpha)
+    print(f"How often the gate is wrong, per table: one cell, {frame.seeds.iloc[0]} seeds, alpha {alpha} "
+          f"({frame.method.iloc[0]}).")
+    print(f"{'table':<18} {'margin':>6} {'sigma':>6}  {'false fail':>10} {'catch 2x':>8} {'REPR at 0':>9} "
+          f"{'seeds 80%':>9}  sigma from")
+    for r in frame.itertuples():
+        seeds = "> 64" if pd.isna(r.seeds_for_80pct_reproduced) else str(int(r.seeds_for_80pct_reproduced))
+        print(f"{r.table:<18} {r.margin:>6g} {r.sigma:>6.3g}  {r.false_fail_at_margin:>10.3f} "
+              f"{r.catch_at_2x_margin:>8.3f} {r.reproduced_at_zero:>9.3f} {seeds:>9}  {r.sigma_source}")
+    print("false fail: P(the gate fails a cell whose true difference is the margin, worse); catch 2x: P(it fails "
+          "one at twice the margin); REPR at 0: P(REPRODUCED when the truth equals the published value); seeds "
+          "80%: seeds needed for REPR at 0 >= 0.8.")
     return 0
 
 
@@ -105,7 +134,7 @@ def cmd_report(args) -> int:
     params, tables = every_suite(args.params)
     frames = {}
     for name, path, stage in (("verdicts", args.verdicts, "stats"), ("claims", args.claims, "stats"),
-                              ("runs", args.runs, "collect")):
+                              ("runs", args.runs, "collect"), ("power", args.power, "stats")):
         try:
             frames[name] = pd.read_csv(path, keep_default_na=False, na_values=[""],
                                        dtype={"published_printed": str, "published_dispersion_printed": str,
@@ -113,7 +142,7 @@ def cmd_report(args) -> int:
         except (OSError, ValueError) as exc:
             raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
     title = str(params.section("report").get("title", "Reproducibility report"))
-    html = render_html(tables, frames["verdicts"], title, frames["runs"], frames["claims"])
+    html = render_html(tables, frames["verdicts"], title, frames["runs"], frames["claims"], frames["power"])
     write_text(Path(args.out_dir) / "index.html", html)
     write_text(Path(args.out_dir) / "summary.md", render_markdown(tables, frames["verdicts"], frames["claims"]))
     print(f"wrote {args.out_dir}/index.html and {args.out_dir}/summary.md")
@@ -145,11 +174,17 @@ def register(sub) -> None:
     s.add_argument("--out", default="results/verdicts.csv")
     s.add_argument("--claims-out", default="results/claims.csv")
     s.add_argument("--summary-out", default="results/summary.json", help="counts for `dvc metrics`")
+    s.add_argument("--power-out", default="results/power.csv", help="the gate's operating characteristics")
     s.set_defaults(func=cmd_stats)
+    s = sub.add_parser("power", help="how often the gate is wrong, per table (simulated with its exact rules)")
+    s.add_argument("--verdicts", default="results/verdicts.csv", help="observed spreads, when the stage ran")
+    s.add_argument("--seeds", type=int, help="seeds per cell (default: params.yaml's)")
+    s.set_defaults(func=cmd_power)
     s = sub.add_parser("report", help="render reports/index.html and reports/summary.md")
     s.add_argument("--verdicts", default="results/verdicts.csv")
     s.add_argument("--claims", default="results/claims.csv")
     s.add_argument("--runs", default="results/runs.csv")
+    s.add_argument("--power", default="results/power.csv")
     s.add_argument("--out-dir", default="reports")
     s.set_defaults(func=cmd_report)
     s = sub.add_parser("check", help="CI gate: exit 1 when a cell is DISCREPANT in the worse direction "

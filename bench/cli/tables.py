@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -64,22 +65,45 @@ def cmd_suite(args) -> int:
     return 0
 
 
-def cmd_verdict(args) -> int:
-    from bench.stats import judge_one, printed_decimals
-
+def _number(flag: str, text: str, lo: float = -math.inf, bound: bool = False) -> float:
+    """A finite number from the command line (bounds printed "<0.1" allowed where `bound`)."""
+    raw = text.strip()[1:] if bound and text.strip().startswith("<") else text
     try:
-        published = float(args.published)
+        value = float(raw)
     except ValueError:
-        raise BenchError(f"--published: expected a number, got {args.published!r}") from None
+        raise BenchError(f"{flag}: expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < lo:
+        raise BenchError(f"{flag}: expected a finite number >= {lo:g}, got {text!r}")
+    return value
+
+
+def cmd_verdict(args) -> int:
+    from bench.stats import judge_one, quantisation
+
+    published = _number("--published", args.published)
+    values = [_number("--values", v) for v in args.values]
+    margin = _number("--margin", args.margin)
+    if margin <= 0:
+        raise BenchError(f"--margin: must be > 0, got {args.margin}")
     if args.kind == "none" and args.dispersion is not None:
         raise BenchError("--dispersion was given with --kind none; omit it when the paper printed none")
     if args.kind != "none" and args.dispersion is None:
         raise BenchError(f"--kind {args.kind} needs --dispersion (or use --kind none)")
-    if args.dispersion is not None and args.dispersion < 0 or args.margin <= 0 or args.n < 1:
-        raise BenchError("--dispersion must be >= 0, --margin > 0 and --n >= 1")
-    decimals = printed_decimals(args.published.strip()) if args.dispersion is not None else None
-    result = judge_one(args.values, published, args.dispersion, args.kind, args.n, args.margin, decimals)
-    print(json.dumps(result))
+    if args.kind != "none" and (args.n is None or args.n < 2):
+        raise BenchError(f"--kind {args.kind} needs --n, the number of runs the paper's dispersion is over (>= 2)")
+    dispersion = _number("--dispersion", args.dispersion, 0.0, bound=True) if args.dispersion is not None else None
+    mean = sum(values) / len(values)
+    fractions = all(0 <= v <= 1 for v in values) and published > 1 and published >= 20 * max(mean, 1e-12)
+    percents = all(v > 1 for v in values) and 0 <= published <= 1 and mean >= 20 * max(published, 1e-12)
+    if fractions or percents:
+        raise BenchError(f"--values {' '.join(args.values)} and --published {args.published} look like different "
+                         "scales (fractions against percentages); give both in percent")
+    test_size = _number("--test-size", args.test_size, 1.0) if args.test_size else None
+    floor = quantisation(test_size, args.published)
+    result = judge_one(values, published, dispersion, args.kind, args.n or 1, margin,
+                       args.dispersion if dispersion is not None else None, floor=floor,
+                       higher_is_better=args.higher_is_better)
+    print(json.dumps(result, allow_nan=False))
     return 0
 
 
@@ -134,12 +158,15 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_suite)
     s = sub.add_parser("verdict", help="judge one cell from the shell; prints one JSON object")
     s.add_argument("--published", required=True, help="the published value, as printed (its digits set the "
-                   "rounding floor of the dispersion)")
-    s.add_argument("--dispersion", type=float, help="the published dispersion; omit when none was printed")
+                   "spread floor when --test-size is not given)")
+    s.add_argument("--dispersion", help="the published dispersion as printed (\"0.06\", or a bound \"<0.1\"); "
+                   "omit when none was printed")
     s.add_argument("--kind", choices=("std", "ci95", "none"), required=True)
-    s.add_argument("--n", type=int, default=1, help="the published number of runs")
-    s.add_argument("--values", type=float, nargs="+", required=True, help="the reproduced runs")
-    s.add_argument("--margin", type=float, required=True)
+    s.add_argument("--n", type=int, help="the number of runs the published dispersion is over (>= 2; "
+                   "required with --kind std or ci95)")
+    s.add_argument("--values", nargs="+", required=True, help="the reproduced runs (percent)")
+    s.add_argument("--margin", required=True)
+    s.add_argument("--test-size", help="test examples per run: the spread floor is 100 / size / sqrt(12)")
     direction = s.add_mutually_exclusive_group(required=True)
     direction.add_argument("--higher-is-better", action="store_true")
     direction.add_argument("--lower-is-better", action="store_true")

@@ -67,7 +67,8 @@ def _claims(claims: pd.DataFrame | None) -> list[dict]:
 
 
 def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report",
-                runs: pd.DataFrame | None = None, claims: pd.DataFrame | None = None) -> str:
+                runs: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
+                power: pd.DataFrame | None = None) -> str:
     from bench.report import plots
 
     text = ["reason", "device", "git_commit", "seeds", "values", "derived_from", "note", "published_printed",
@@ -108,6 +109,7 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
         claim_labels=CLAIM_LABELS, compute_svg=plots.no_script(compute_svg) if compute_svg else None,
         total_hours=sum(hours.values()),
         totals={v: int(counts[v].sum()) for v in VERDICTS},
+        power=[] if power is None else power.astype(object).where(power.notna(), None).to_dict("records"),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         commit=provenance.git_commit(),
     )
