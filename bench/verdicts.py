@@ -82,7 +82,7 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             if len(values) < 2:
                 row.update(verdict=stats.UNAVAILABLE, reason=entry.unavailable or _why(bad))
             else:
-                floor = stats.quantisation(_test_size(ok), pub.printed or f"{pub.value:g}")
+                floor = stats.quantisation(_test_size(ok), pub.printed)
                 test = stats.test_cell(values, pub.value, pstd, pn, table.margin, alpha, floor)
                 row.update(stats.as_row(test), spread_floor=floor)
                 if len(bad):
@@ -141,7 +141,7 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
                 b = _values(runs, ctrl, t.metric)
                 seeds = sorted(set(a) & set(b))
                 sizes = [x for x in (_test_size(runs[runs.entry == e]) for e in (treat, ctrl)) if x]
-                floor = stats.quantisation(min(sizes) if sizes else None, te.published.printed or "0.01")
+                floor = stats.quantisation(min(sizes) if sizes else None, te.published.printed)
                 result = stats.paired_test([a[s] for s in seeds], [b[s] for s in seeds], claim.direction,
                                            te.published.value - ce.published.value, claim.min_effect, alpha,
                                            (_spread(t, te), _spread(t, ce)), claim.margin or t.margin, floor)
@@ -194,8 +194,7 @@ def operating(tables: dict[str, Table], verdicts: pd.DataFrame, seeds: int, alph
             sigma, where = pub_std, "the published std (no runs yet)"
         else:
             sigma, where = t.margin / 3.0, "assumed margin / 3 (no runs yet, no published dispersion)"
-        printed = next((e.published.printed for e in t.entries.values() if e.published.printed), "0.01")
-        floor = stats.quantisation(None, printed)
+        floor = stats.quantisation(None, next(iter(t.entries.values())).published.printed)
         c = power.characteristics(max(sigma, floor), seeds, pub_std, pub_n, t.margin, floor, alpha)
         rows.append({"table": t.id, "title": t.title, "margin": t.margin, "seeds": seeds, "sigma": sigma,
                      "sigma_source": where, "published_std": pub_std, "published_n": pub_n, **c,

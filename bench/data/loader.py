@@ -27,7 +27,10 @@ def pipelines(recipe: Recipe) -> tuple[Pipeline | None, Pipeline]:
 
 def in_memory(spec: DataSpec, recipe: Recipe) -> bool:
     """Small fixed-size images whose ops all have batched forms: decoded once, processed on the device."""
-    train, evaluate = pipelines(recipe)
+    return _memory_path(spec, *pipelines(recipe))
+
+
+def _memory_path(spec: DataSpec, train: Pipeline | None, evaluate: Pipeline) -> bool:
     return spec.small and evaluate.batched and (train is None or train.batched)
 
 
@@ -40,7 +43,7 @@ def train_feed(spec: DataSpec, split: str, dataset: Dataset, recipe: Recipe, dat
     restored from the saved state by the caller through `Feed.restore`).
     """
     train_ops, eval_ops = pipelines(recipe)
-    if in_memory(spec, recipe):
+    if _memory_path(spec, train_ops, eval_ops):
         data = memory.load_split(spec, split, data_dir)
         data.labels = memory.add_label_noise(data.labels, data.num_classes, dataset.label_noise,
                                              dataset.noise_seed)
@@ -66,8 +69,8 @@ def eval_feed(spec: DataSpec, split: str, recipe: Recipe, data_dir: str | Path, 
 
     Distributed: this rank's share (every world-th example); `size` stays the whole split's.
     """
-    _, eval_ops = pipelines(recipe)
-    if in_memory(spec, recipe):
+    train_ops, eval_ops = pipelines(recipe)
+    if _memory_path(spec, train_ops, eval_ops):
         data = memory.load_split(spec, split, data_dir)
         return memory.memory_eval(data, eval_ops, recipe.eval_batch_size, device, rank, world)
     return stream_eval(spec, split, eval_ops, recipe.eval_batch_size, data_dir, device, rank, world)

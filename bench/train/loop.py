@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -200,7 +200,14 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     ddp.average_buffers(model)
     # With Polyak averaging the averaged weights are the cell's value; the raw weights are recorded beside them.
     final = ema.module if ema is not None else model
-    test = held or eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size)
+
+    def test_feed() -> Feed:  # a Feed is one pass: a second evaluation reads the split again
+        return eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size)
+
+    if held is not None and ema is not None:
+        raise BenchError("Polyak averaging (recipe.ema) with a fraction hold-out is not supported; "
+                         "use sweep splits")
+    test = held or test_feed()
     metrics: dict[str, Any] = {"entry": plan.entry, "table": plan.table, "seed": seed, "status": "ok"}
     extra = [(x.key.removesuffix("_err"), data_spec(x.name, data_dir), x.split)
              for x in (ds.extra_eval if held is None and not splits else ())]
@@ -208,8 +215,7 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
         if weights is None:
             continue
         with engine.autocast():
-            top1 = evaluate(weights, test if not suffix else eval_again(test, spec, test_split, recipe, data_dir,
-                                                                         device, world, held))
+            top1 = evaluate(weights, test if not suffix else test_feed())
             metrics[f"top1{suffix}"], metrics[f"top1_err{suffix}"] = top1, 100.0 - top1
             for base, extra_spec, split in extra:
                 value = evaluate(weights, eval_feed(extra_spec, split, recipe, data_dir, device, world.rank,
@@ -312,15 +318,6 @@ class _Clock:
 
     def elapsed(self) -> float:
         return self.offset + time.perf_counter() - self.began
-
-
-def eval_again(test: Feed, spec: DataSpec, split: str, recipe: Recipe, data_dir, device: str, world,
-               held: Feed | None) -> Feed:
-    """A second pass over the evaluation data (a Feed's batches are a one-pass generator)."""
-    if held is not None:
-        raise BenchError("Polyak averaging (recipe.ema) with a fraction hold-out is not supported; "
-                         "use sweep splits")
-    return eval_feed(spec, split, recipe, data_dir, device, world.rank, world.size)
 
 
 def _check_world(recipe: Recipe, world) -> None:
