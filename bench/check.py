@@ -40,6 +40,13 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
+def _gates(claims: pd.DataFrame) -> pd.Series:
+    """Which claim rows gate CI (claims.csv's `gate` column; older files without it: all)."""
+    if "gate" not in claims:
+        return pd.Series(True, index=claims.index)
+    return claims["gate"].map(lambda g: str(g).strip().lower() not in ("false", "0")).astype(bool)
+
+
 def check(verdicts_path: str, tables: list[str] | None = None, claims_path: str | None = None,
           claims: list[str] | None = None) -> int:
     v = _read(verdicts_path, "cell verdicts")
@@ -60,6 +67,8 @@ def check(verdicts_path: str, tables: list[str] | None = None, claims_path: str 
     worse = discrepant[discrepant.worse.astype(bool)]
     better = discrepant[~discrepant.worse.astype(bool)]
     contradicted = c[c.claim_verdict == CONTRADICTED]
+    ungated = contradicted[~_gates(contradicted)]  # claims tested outside their regime: reported, not failed
+    contradicted = contradicted[_gates(contradicted)]
     rows = [["FAIL" if w else "flag", r.table, f"{r.entry} [{r.row} / {r.column}]", f"{r.mean:.2f}",
              f"{r.published:g}", f"{r.delta:+.2f}", f"[{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]", f"{r.margin:g}"]
             for w, frame in ((True, worse), (False, better)) for r in frame.itertuples()]
@@ -72,6 +81,9 @@ def check(verdicts_path: str, tables: list[str] | None = None, claims_path: str 
     if pair_rows:
         print("claims CONTRADICTED (FAIL):")
         _print_table(["claim", "pair", "ours", "published", "95% CI", "pair verdict"], pair_rows)
+    if len(ungated):
+        print("claims CONTRADICTED but not gating (gate: false in their table): "
+              + ", ".join(sorted(set(ungated.claim))))
     counts = ", ".join(f"{n} {k}" for k, n in v.verdict.value_counts().items())
     per_claim = c.drop_duplicates("claim")
     claim_counts = ", ".join(f"{n} {k}" for k, n in per_claim.claim_verdict.value_counts().items())

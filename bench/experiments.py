@@ -18,10 +18,11 @@ from typing import Any
 
 import yaml
 
-from bench import protocol
+from bench import protocol, yamlfile
 from bench.errors import TableError, choices
 from bench.recipe import RESULT_KEYS, Dataset, Plan, Recipe, parse_checkpoint, parse_dataset, parse_recipe
 from bench.schema import Checker
+from bench.tableparts import Claim, claims, costs, figures
 
 SCHEMA_VERSION = 1
 METRICS = {"top1": True, "top1_err": False}  # name -> higher is better
@@ -49,20 +50,6 @@ class Derived:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """A paper's claim over (treatment, control) entry pairs, tested on paired seeds (bench.stats)."""
-
-    id: str
-    table: str
-    text: str
-    source: str
-    direction: str  # the treatment's metric is "higher" or "lower" than the control's
-    pairs: tuple[tuple[str, str], ...]  # (treatment entry, control entry)
-    min_effect: float = 0.0
-    margin: float | None = None  # the effect-size equivalence margin; None: the table's
-
-
-@dataclass(frozen=True)
 class Entry:
     """One table cell: what to train and evaluate, and the number to compare with."""
 
@@ -75,7 +62,7 @@ class Entry:
     checkpoint: dict[str, str] | None  # {"hub": tag} | {"file": path} | None
     dataset: Dataset | None
     recipe: Recipe | None
-    published: Published
+    published: Published | None  # None: an exploratory entry (no reference: reported, never gating)
     unavailable: str | None = None  # reason the cell cannot run, kept in the report
     derived: Derived | None = None
     note: str = ""
@@ -122,6 +109,20 @@ class Table:
     @property
     def higher_is_better(self) -> bool:
         return METRICS[self.metric]
+
+
+# Fields a YAML merge must never carry into another entry: a cell's number belongs to that cell alone.
+OWN_FIELDS = ("published",)
+
+
+def _inherited(c: Checker, entries: dict) -> None:
+    """Reject an entry that takes another entry's published value through `<<: *anchor`, naming both."""
+    for eid, key, donor in yamlfile.inherited(entries, OWN_FIELDS):
+        origin = f"entry {donor!r}" if donor else "a merged mapping"
+        raise c.fail(f"entries.{eid}.{key}",
+                     f"inherited from {origin} through a YAML merge (<<); a {key} value belongs to one cell: "
+                     f"write this entry's own {key} (or leave it out: an entry without one is exploratory and "
+                     "never gates CI)")
 
 
 def _published(c: Checker, pub: dict, pp: str, table: Table) -> Published:
@@ -204,8 +205,8 @@ def _entry(c: Checker, table: Table, eid: str, raw: Any) -> Entry:
         checkpoint=parse_checkpoint(c, e.get("checkpoint"), f"{path}.checkpoint"),
         dataset=dataset,
         recipe=recipe,
-        published=_published(c, c.mapping(c.get(e, "published", path, dict), f"{path}.published"),
-                             f"{path}.published", table),
+        published=(_published(c, c.mapping(e["published"], f"{path}.published"), f"{path}.published", table)
+                   if e.get("published") is not None else None),
         unavailable=unavailable,
         derived=derived,
         note=c.get(e, "note", path, str, ""),
@@ -216,7 +217,7 @@ def parse_table(path: str | Path, text: str) -> Table:
     """Parse and check one table file's text; raises TableError naming file and field."""
     c = Checker(str(path))
     try:
-        raw = yaml.safe_load(text)
+        raw = yamlfile.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -265,81 +266,20 @@ def parse_table(path: str | Path, text: str) -> Table:
     entries = c.mapping(c.get(top, "entries", "", dict), "entries")
     if not entries:
         raise c.fail("entries", "a table needs at least one entry")
+    _inherited(c, entries)
+    entries = yamlfile.plain(entries)
     for eid, raw_entry in entries.items():
         table.entries[eid] = _entry(c, table, eid, raw_entry)
     if top.get("costs") is not None:
-        object.__setattr__(table, "costs", _costs(c, top["costs"], table))  # frozen: set once, here
+        object.__setattr__(table, "costs", costs(c, top["costs"], table))  # frozen: set once, here
     if top.get("claims") is not None:
-        table.claims.extend(_claims(c, top["claims"], table))
+        table.claims.extend(claims(c, top["claims"], table))
     if top.get("figures") is not None:
-        table.figures.extend(_figures(c, top["figures"], table))
+        table.figures.extend(figures(c, top["figures"], table))
     table.sources.update(protocol.parse_sources(c, top.get("sources") or {}))
     for where, message in protocol.check(table):  # every field of every run has a source
         raise c.fail(where, message)
     return table
-
-
-def _claims(c: Checker, raw: Any, table: Table) -> list[Claim]:
-    """The `claims:` list of a table file."""
-    out, seen = [], set()
-    for i, item in enumerate(c.get({"claims": raw}, "claims", "", list)):
-        path = f"claims[{i}]"
-        d = c.mapping(item, path)
-        c.only(d, path, ("id", "text", "source", "direction", "pairs", "min_effect", "margin"))
-        cid = c.ident(c.get(d, "id", path, str), f"{path}.id")
-        if cid in seen:
-            raise c.fail(f"{path}.id", f"claim id {cid!r} is used twice")
-        seen.add(cid)
-        direction = c.choice(d, "direction", path, ("higher", "lower"), "direction")
-        pairs = c.get(d, "pairs", path, list)
-        if not pairs:
-            raise c.fail(f"{path}.pairs", "expected a non-empty list of [treatment, control] entry pairs")
-        checked = []
-        for j, pair in enumerate(pairs):
-            pp = f"{path}.pairs[{j}]"
-            if not isinstance(pair, list) or len(pair) != 2:
-                raise c.fail(pp, "expected [treatment entry, control entry]")
-            a, b = (c.ident(e, pp) for e in pair)
-            if a == b:
-                raise c.fail(pp, "treatment and control are the same entry")
-            checked.append((a, b))
-        out.append(Claim(cid, table.id, c.get(d, "text", path, str), c.get(d, "source", path, str), direction,
-                         tuple(checked), c.number(d, "min_effect", path, 0.0, 1e6, 0.0),
-                         c.number(d, "margin", path, 1e-9, 1e6, None)))
-    return out
-
-
-def _figures(c: Checker, raw: Any, table: Table) -> list[dict[str, Any]]:
-    """Effect charts (SAM's Figure 1, left): per row, treatment columns against a control column."""
-    out = []
-    for i, item in enumerate(c.get({"figures": raw}, "figures", "", list)):
-        path = f"figures[{i}]"
-        d = c.mapping(item, path)
-        c.only(d, path, ("title", "control", "treatments"))
-        control = c.get(d, "control", path, str)
-        treatments = c.get(d, "treatments", path, list)
-        for col in [control, *treatments]:
-            if col not in table.columns:
-                raise c.fail(path, f"unknown column {col!r}; {choices(str(col), table.columns)}")
-        out.append({"title": c.get(d, "title", path, str), "control": control, "treatments": list(treatments)})
-    return out
-
-
-def _costs(c: Checker, raw: Any, table: Table) -> dict[str, Any]:
-    d = c.mapping(raw, "costs")
-    c.only(d, "costs", ("row", "unit", "values"))
-    row, unit = c.get(d, "row", "costs", str), c.get(d, "unit", "costs", str)
-    values = c.mapping(c.get(d, "values", "costs", dict), "costs.values")
-    out = {}
-    for column, v in values.items():
-        vp = f"costs.values.{column}"
-        if column not in table.columns:
-            raise c.fail(vp, f"unknown column {column!r}; {choices(column, table.columns)}")
-        v = c.mapping(v, vp)
-        c.only(v, vp, ("id", "printed", "value", "source"))
-        out[column] = {"id": c.ident(c.get(v, "id", vp, str), f"{vp}.id"), "printed": c.get(v, "printed", vp, str),
-                       "value": c.number(v, "value", vp, 0.0, 1e12), "source": c.get(v, "source", vp, str)}
-    return {"row": row, "unit": unit, "values": out}
 
 
 def load_table(path: str | Path) -> Table:
@@ -381,6 +321,10 @@ def load_tables(paths: list[str | Path]) -> dict[str, Table]:
                     if eid not in entries:
                         raise TableError(t.path, f"claims[{i}].pairs[{j}]",
                                          f"unknown entry {eid!r}; {choices(eid, entries)}")
+                    if entries[eid].published is None:
+                        raise TableError(t.path, f"claims[{i}].pairs[{j}]",
+                                         f"entry {eid!r} has no published value: a claim compares published "
+                                         "effects, so each of its entries needs one")
     return tables
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from bench.errors import TableError, choices
 from bench.experiments import Table, load_tables
+from bench.schema import SEED_MAX
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     seeds = raw.get("seeds")
     if not isinstance(seeds, list) or not seeds:
         raise TableError(path, "seeds", "expected a non-empty list of integer seeds")
-    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
-        raise TableError(path, "seeds", f"seeds must be integers in [0, 2**31), got {seeds!r:.80}")
+    bad = [s for s in seeds if not (isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX)]
+    if bad:
+        raise TableError(path, "seeds", f"seeds must be integers in [0, 2**31), got {bad[0]!r} in {seeds!r:.80}")
     if len(set(seeds)) != len(seeds):
         raise TableError(path, "seeds", "seeds must be distinct")
     return Params(path, suite, suites, seeds, str_list(raw.get("entries"), "entries"), raw)

@@ -37,6 +37,8 @@ def published_rows(tables: dict[str, Table]) -> list[list[str]]:
     for t in tables.values():
         for e in t.entries.values():
             p = e.published
+            if p is None:  # an exploratory entry: nothing published
+                continue
             has = p.dispersion is not None
             rows.append([t.paper, _table_name(t), e.id, dataset_name(e), t.metric, p.printed,
                          p.printed_dispersion if has else "", t.dispersion_kind if has else "none",

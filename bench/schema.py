@@ -24,6 +24,20 @@ from typing import Any, Callable
 from bench.errors import TableError, choices
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+SEED_MAX = 2**31 - 1  # numpy's and torch's seeds: integers in [0, 2**31)
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of a seed: an integer in [0, 2**31), else a clear usage error (exit 2, nothing run)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 2**31): seeds are non-negative integers")
+    return value
 MISSING = dataclasses.MISSING
 
 

@@ -25,8 +25,10 @@ Claims (a treatment entry against a control entry, per pair of cells), on the
 seeds both arms ran, with the paired differences d = treatment - control
 (their std floored at sqrt(2) x the quantisation):
   * direction: one-sided paired t test in the claimed direction (beyond `min_effect`);
-  * contradicted: the one-sided test in the opposite direction, Holm-adjusted
-    across the claim's pairs;
+  * contradicted: the one-sided test in the opposite direction (beyond 0, or
+    beyond `min_effect` when it is negative: a non-inferiority claim is
+    contradicted by a treatment worse than its margin), Holm-adjusted across
+    the claim's pairs;
   * effect consistent: TOST of (our mean d - the published effect) against the
     claim's margin, the published effect's uncertainty included (printed
     dispersions; a cell printed without one counts as one draw with our arm's std).
@@ -43,6 +45,7 @@ import numpy as np
 from scipy import stats
 
 REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE = "REPRODUCED", "INCONCLUSIVE", "DISCREPANT", "UNAVAILABLE"
+NO_REFERENCE = "NO_REFERENCE"  # an exploratory entry: runs and is reported, compared with nothing, never gates
 SQRT12 = math.sqrt(12.0)
 
 
@@ -241,7 +244,7 @@ def paired_arrays(d, direction: str, min_effect: float, published_effect: float,
     g_se = np.sqrt(var)
     gap = mean - published_effect
     out = {"effect": mean, "p_direction": t.sf((sign * mean - min_effect) / se, df),
-           "p_opposite": t.cdf(sign * mean / se, df), "gap": gap,
+           "p_opposite": t.cdf((sign * mean - min(min_effect, 0.0)) / se, df), "gap": gap,
            "p_gap_tost": np.maximum(t.sf((gap + margin) / g_se, gdf), t.cdf((gap - margin) / g_se, gdf))}
     if intervals:
         half, g_half = t.ppf(0.975, df) * se, t.ppf(0.975, gdf) * g_se

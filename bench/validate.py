@@ -1,6 +1,8 @@
 """Checks that need the heavy libraries: timm models and their configs, TFDS dataset builders.
 
-Besides names, two recipe lints that only timm can answer:
+Every model is built once per distinct (model, model_kwargs) on PyTorch's meta device (shapes,
+no weights, no memory), so a misspelt or mistyped argument fails here, naming the field, and
+not in a training stage. Besides names, two recipe lints that only timm can answer:
   * a model with a fixed input size (a ViT) is fed exactly that size (`recipe.resolution`);
   * an entry that evaluates a released checkpoint as it is uses the checkpoint's own pretrained
     config (input size, crop_pct, interpolation, mean and std: timm's `create_transform` of it),
@@ -9,6 +11,8 @@ Besides names, two recipe lints that only timm can answer:
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
 
 from bench import protocol
@@ -31,6 +35,7 @@ def check_resources(tables: dict[str, Table]) -> None:
     import timm
 
     datasets = known_datasets()
+    built: dict[str, str | None] = {}  # (model, kwargs) -> the error building it, or None
     for t in tables.values():
         for e in t.entries.values():
             if not e.runs:  # derived or unavailable: nothing to create or download
@@ -46,6 +51,7 @@ def check_resources(tables: dict[str, Table]) -> None:
                 if name not in tags:
                     raise TableError(t.path, f"{where}.checkpoint.hub",
                                      f"{name!r} has no pretrained weights in timm; {choices(name, tags or ['(none)'])}")
+            _check_model_kwargs(t, e, where, built)
             _check_input_size(t, e, where)
             _check_checkpoint_eval(t, e, where)
             for name in e.dataset.names:
@@ -53,6 +59,38 @@ def check_resources(tables: dict[str, Table]) -> None:
                 if base not in datasets and base.split("/")[0] not in datasets:
                     raise TableError(t.path, f"{where}.dataset.name",
                                      f"unknown TFDS dataset {name!r}; {choices(base, datasets)}")
+
+
+# Set by the harness from the dataset and the recipe, never by a table file.
+RESERVED_KWARGS = ("num_classes", "in_chans", "pretrained", "pretrained_cfg", "pretrained_cfg_overlay")
+
+
+def _check_model_kwargs(t: Table, e: Entry, where: str, built: dict[str, str | None]) -> None:
+    """Build the model on the meta device with the entry's model_kwargs: a wrong name or value fails here."""
+    import timm
+    import torch
+
+    reserved = [k for k in e.model_kwargs if k in RESERVED_KWARGS]
+    if reserved:
+        raise TableError(t.path, f"{where}.model_kwargs.{reserved[0]}",
+                         "set by the harness (the dataset's classes and channels, the entry's checkpoint); remove it")
+    key = json.dumps([e.model, e.model_kwargs], sort_keys=True, default=str)
+    if key not in built:
+        try:
+            with torch.device("meta"):
+                timm.create_model(e.model, pretrained=False, **e.model_kwargs)
+            built[key] = None
+        except Exception as exc:  # noqa: BLE001 (any constructor error is the table's: TypeError, ValueError, ...)
+            built[key] = f"{type(exc).__name__}: {exc}"
+    if built[key] is None:
+        return
+    message = f"{e.model} cannot be built with {e.model_kwargs}: {built[key]}"
+    bad = next((k for k in e.model_kwargs if f"'{k}'" in built[key]), None)
+    if bad is not None:
+        with torch.device("meta"):
+            accepted = sorted(inspect.signature(type(timm.create_model(e.model, pretrained=False))).parameters)
+        message += f"; {choices(bad, [a for a in accepted if a not in ('args', 'kwargs')])}"
+    raise TableError(t.path, f"{where}.model_kwargs" + (f".{bad}" if bad else ""), message)
 
 
 def _pretrained_cfg(e: Entry):

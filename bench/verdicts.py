@@ -14,11 +14,15 @@ import pandas as pd
 
 from bench import stats
 from bench.errors import BenchError
-from bench.experiments import Entry, Table
+from bench.experiments import Entry, Published, Table
 
 
 def _spread(table: Table, entry: Entry) -> tuple[float, int]:
     return stats.published_spread(entry.published, table.dispersion_kind, table.dispersion_n)
+
+
+# The published fields of a cell without a reference (an exploratory entry).
+_NO_REFERENCE = Published(value=np.nan, dispersion=None, source="")
 
 
 def _device_hours(runs: pd.DataFrame) -> float:
@@ -58,12 +62,12 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             if not np.all(np.isfinite(values)):
                 raise BenchError(f"results/runs.csv: {entry.id} has a non-finite {table.metric} with status ok; "
                                  "rerun `bench collect`")
-            pub = entry.published
-            pstd, pn = _spread(table, entry)
+            pub = entry.published or _NO_REFERENCE
+            pstd, pn = _spread(table, entry) if entry.published else (np.nan, 0)
             row = {
                 "table": table.id, "entry": entry.id, "row": entry.row, "column": entry.column,
                 "metric": table.metric, "higher_is_better": table.higher_is_better,
-                "published": pub.value, "published_dispersion": pub.dispersion,
+                "published": pub.value, "published_dispersion": pub.dispersion,  # NaN: no reference
                 "published_printed": pub.printed, "published_dispersion_printed": pub.printed_dispersion,
                 "derived_from": ";".join(entry.derived.sources) if entry.derived else "", "note": entry.note,
                 "dispersion_kind": table.dispersion_kind if pub.dispersion is not None else "none",
@@ -79,7 +83,11 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
                 "reason": "",
             }
             bad = sel[sel.status != "ok"]
-            if len(values) < 2:
+            if entry.published is None:  # exploratory: our numbers, compared with nothing, never gating
+                row.update(verdict=stats.NO_REFERENCE,
+                           reason="no reference: an exploratory entry (record one with "
+                                  f"`bench record-reference --entry {entry.id}`)")
+            elif len(values) < 2:
                 row.update(verdict=stats.UNAVAILABLE, reason=entry.unavailable or _why(bad))
             else:
                 floor = stats.quantisation(_test_size(ok), pub.printed)
@@ -112,6 +120,8 @@ def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
         own = frame[frame.get("derived_from", pd.Series("", index=frame.index)).fillna("") == ""]
         tables[tid] = {**{k: int(counts.get(k, 0)) for k in (stats.REPRODUCED, stats.INCONCLUSIVE,
                                                              stats.DISCREPANT, stats.UNAVAILABLE)},
+                       **({stats.NO_REFERENCE: int(counts[stats.NO_REFERENCE])}
+                          if stats.NO_REFERENCE in counts else {}),
                        "device_hours": round(float(own.device_hours.fillna(0).sum()), 4)}
     per_claim = claims.drop_duplicates("claim")
     return {"cells": int(len(verdicts)), "tables": tables,
@@ -128,7 +138,7 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
             pair_rows = []
             for treat, ctrl in claim.pairs:
                 base = {"claim": claim.id, "table": t.id, "text": claim.text, "source": claim.source,
-                        "direction": claim.direction, "min_effect": claim.min_effect,
+                        "direction": claim.direction, "min_effect": claim.min_effect, "gate": claim.gate,
                         "margin": claim.margin or t.margin, "metric": t.metric,
                         "treatment": treat, "control": ctrl}
                 if treat not in entries or ctrl not in entries:
@@ -155,7 +165,7 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
             stats.claim_verdicts(pair_rows, alpha)  # opposite-direction tests Holm-adjusted across the pairs
             verdict = min((r["verdict"] for r in pair_rows), key=stats.CLAIM_ORDER.index)
             rows += [{**r, "claim_verdict": verdict} for r in pair_rows]
-    columns = ["claim", "table", "text", "source", "direction", "min_effect", "margin", "metric", "treatment",
+    columns = ["claim", "table", "text", "source", "direction", "min_effect", "gate", "margin", "metric", "treatment",
                "control", "treatment_row", "treatment_column", "control_column", "n_seeds", "seeds", "effect",
                "published_effect", "ci95_low", "ci95_high", "gap_ci95_low", "gap_ci95_high", "p_direction",
                "p_opposite", "p_opposite_holm", "p_gap_tost", "verdict", "reason", "claim_verdict"]
@@ -184,7 +194,8 @@ def operating(tables: dict[str, Table], verdicts: pd.DataFrame, seeds: int, alph
     rows = []
     for t in tables.values():
         mine = verdicts[verdicts.table == t.id] if len(verdicts) else verdicts
-        spreads = [_spread(t, e) for e in t.entries.values()]
+        referenced = [e for e in t.entries.values() if e.published is not None]
+        spreads = [_spread(t, e) for e in referenced]
         with_std = [s for s, n in spreads if n > 1]
         pub_std, pub_n = (float(np.median(with_std)), t.dispersion_n) if with_std else (0.0, 1)
         ran = pd.to_numeric(mine.get("std", pd.Series(dtype=float)), errors="coerce").dropna()
@@ -194,7 +205,7 @@ def operating(tables: dict[str, Table], verdicts: pd.DataFrame, seeds: int, alph
             sigma, where = pub_std, "the published std (no runs yet)"
         else:
             sigma, where = t.margin / 3.0, "assumed margin / 3 (no runs yet, no published dispersion)"
-        floor = stats.quantisation(None, next(iter(t.entries.values())).published.printed)
+        floor = stats.quantisation(None, referenced[0].published.printed if referenced else "0.00")
         c = power.characteristics(max(sigma, floor), seeds, pub_std, pub_n, t.margin, floor, alpha)
         rows.append({"table": t.id, "title": t.title, "margin": t.margin, "seeds": seeds, "sigma": sigma,
                      "sigma_source": where, "published_std": pub_std, "published_n": pub_n, **c,

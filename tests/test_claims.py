@@ -179,3 +179,31 @@ def test_gate_fails_on_a_contradicted_claim_only(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "claims CONTRADICTED (FAIL)" in out and "sam_d1 - base_d1" in out and "1 failing" in out
     assert check(str(tmp_path / "verdicts.csv"), None, str(tmp_path / "claims.csv"), ["private_claim"]) == 0
+
+
+def test_a_non_inferiority_claim_holds_for_equal_arms_and_is_contradicted_only_beyond_its_margin():
+    # min_effect -1: "no worse than the control by more than 1 point" (direction lower: error)
+    same = paired_test(list(CONTROL), CONTROL, "lower", 0.0, min_effect=-1.0, published=PRECISE, floor=FLOOR)
+    assert same["verdict"] in (CONSISTENT, DIRECTION) and same["p_direction"] < 0.05
+    worse = [c + 0.5 for c in CONTROL]  # worse by 0.5: inside the margin, not a contradiction
+    r = paired_test(worse, CONTROL, "lower", 0.0, min_effect=-1.0, floor=FLOOR)
+    assert r["p_opposite"] > 0.5 and r["verdict"] != CONTRADICTED
+    far = [c + 3.0 + j * 0.1 for j, c in enumerate(CONTROL)]  # worse by about 3: beyond the margin
+    r = paired_test(far, CONTROL, "lower", 0.0, min_effect=-1.0, floor=FLOOR)
+    d = np.array(far) - np.array(CONTROL)
+    assert r["p_opposite"] == pytest.approx(st.ttest_1samp(-d, -1.0, alternative="less").pvalue)
+    assert r["verdict"] == CONTRADICTED
+
+
+def test_a_claim_with_gate_false_is_reported_but_never_fails_the_gate(tmp_path, capsys):
+    table = parse_table("t.yaml", TABLE.replace("  - id: sam_everywhere\n", "  - id: sam_everywhere\n    gate: false\n"))
+    assert [c.gate for c in table.claims if c.id == "sam_everywhere"] == [False]
+    runs = _runs({"base_d1": [5.0, 5.2, 4.9], "sam_d1": [6.0, 6.3, 5.8],
+                  "base_d2": [8.0, 8.3, 7.9], "sam_d2": [7.0, 7.2, 6.8]})
+    claims = judge_claims({"t": table}, runs)
+    assert claims[claims.claim == "sam_everywhere"].claim_verdict.iloc[0] == CONTRADICTED
+    claims.to_csv(tmp_path / "claims.csv", index=False)
+    pd.DataFrame([{"table": "t", "entry": "x", "row": "d1", "column": "base", "verdict": "REPRODUCED",
+                   "worse": False}]).to_csv(tmp_path / "verdicts.csv", index=False)
+    assert check(str(tmp_path / "verdicts.csv"), None, str(tmp_path / "claims.csv")) == 0
+    assert "not gating" in capsys.readouterr().out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.schema import seed_arg
 
 
 def cmd_select(args) -> int:
@@ -27,8 +27,6 @@ def cmd_train(args) -> int:
     plan = read_plan(args.plan_dir, args.entry)
     selected = read_json(Path(args.select_dir) / f"{plan.entry}.json", "run `bench select` first")
     run_dir = Path(args.runs_dir) / plan.entry / str(args.seed)
-    if args.seed < 0:
-        raise BenchError(f"--seed {args.seed}: seeds are integers >= 0")
     from bench.train.loop import RunConfig
 
     if args.threads:
@@ -52,7 +50,7 @@ def register(sub) -> None:
 
     s = sub.add_parser("train", help="train and evaluate one (entry, seed)")
     s.add_argument("--entry", required=True)
-    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--seed", type=seed_arg, required=True, help="an integer in [0, 2**31)")
     s.add_argument("--plan-dir", default="plan")
     s.add_argument("--select-dir", default="select")
     s.add_argument("--data-dir", default="data/tfds")

@@ -19,11 +19,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bench import protocol, provenance
 from bench.experiments import Table
-from bench.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, REPRODUCED, UNAVAILABLE
+from bench.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, NO_REFERENCE, REPRODUCED, UNAVAILABLE
 
 CLAIM_BEST_FIRST = tuple(reversed(CLAIM_ORDER))  # for the summary
 
-VERDICTS = (REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE)
+VERDICTS = (REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE, NO_REFERENCE)
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -62,6 +62,7 @@ def _claims(claims: pd.DataFrame | None) -> list[dict]:
         out.append({"id": cid, "table": first["table"], "text": first["text"], "source": first["source"],
                     "verdict": first["claim_verdict"], "label": CLAIM_LABELS.get(first["claim_verdict"], ""),
                     "direction": first["direction"], "min_effect": first["min_effect"],
+                    "gate": str(first.get("gate", True)).strip().lower() not in ("false", "0"),
                     "pairs": group.to_dict("records")})
     return out
 

@@ -51,6 +51,7 @@ def _label(row: str, column: str) -> str:
 
 def published_vs_reproduced(verdicts: pd.DataFrame, margin: float, metric: str) -> str | None:
     done = verdicts[verdicts.n_runs > 0]
+    done = done[done.published.notna()] if "published" in done else done  # cells with a reference
     if done.empty:
         return None
     plt = _plt()
