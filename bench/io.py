@@ -15,7 +15,15 @@ from typing import Any
 from bench.errors import BenchError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: str | Path, text: str) -> None:
+    """Write `text` atomically; the file gets the usual permissions (0666 less the umask: readable by
+    others, as any file a tool writes), not the temporary file's private 0600."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,6 +31,7 @@ def write_text(path: str | Path, text: str) -> None:
     except OSError as exc:
         raise BenchError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 
-INPUTS = ("bench", "experiments", "params.yaml", "dvc.yaml", "pyproject.toml")  # what a run's result depends on
+CODE = ("bench", "pyproject.toml")  # the code a result depends on (with its table file: `git_commit(table)`)
 PACKAGES = ("torch", "torchvision", "timm", "tensorflow-datasets", "numpy", "scipy", "pandas", "dvc")
 
 
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    """HEAD's commit, with '+dirty' when tracked inputs of a run (code, table files, params) differ from it
-    ('unknown' outside git). The pipeline's own outputs (runs/, results/, dvc.lock) change during
-    `dvc repro` and are not inputs, so they do not count."""
+@lru_cache(maxsize=8)
+def git_commit(*files: str) -> str:
+    """HEAD's commit, with '+dirty' when the code (bench/, pyproject.toml) or the given files (a run's
+    table file) differ from it; 'unknown' outside git. Everything else (params.yaml, which `bench suite
+    use` and `dvc exp run -S` rewrite; dvc.lock and the outputs, which `dvc repro` rewrites; other
+    tables) does not decide a run's number, so it does not make the run dirty."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return "unknown"
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                *(f":(top){p}" for p in INPUTS)],
+                                *(f":(top){p}" for p in (*CODE, *files))],
                                capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def file_sha256(path: str | Path | None) -> str | None:
+    """The SHA-256 of a file's bytes (a run's table file, as it was when the run started), or None."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+    except OSError:
+        return None
 
 
 def package_versions() -> dict[str, str]:

@@ -245,11 +245,13 @@ class Plan:
     recipe: Recipe
     unavailable: str | None = None
     data: dict[str, Any] | None = None
+    table_file: str | None = None  # where the entry is written (provenance: its hash goes into metrics.json)
 
     def to_json(self) -> dict[str, Any]:
         out = to_json(self)
-        if self.data is None:
-            del out["data"]
+        for key in ("data", "table_file"):
+            if out[key] is None:
+                del out[key]
         return out
 
     @classmethod

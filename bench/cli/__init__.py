@@ -29,8 +29,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stage(args) -> str | None:
+    """The DVC stage this command is, for the `[stage k/N]` line (bench.progress)."""
+    if args.command in ("prepare", "plan", "collect", "stats", "report"):
+        return args.command
+    if args.command == "select":
+        return f"select@{args.entry}"
+    if args.command == "train":
+        return f"train@{args.entry}-{args.seed}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    stage = _stage(args)
+    if stage:
+        from bench.progress import announce
+
+        announce(stage, getattr(args, "plan_dir", None) or "plan")
     try:
         return args.func(args)
     except BenchError as exc:

@@ -14,7 +14,7 @@ def cmd_prepare(args) -> int:
     from bench.params import selected_suite
 
     params, tables = selected_suite(args.params)
-    manifest = prepare(tables, args.data_dir, args.manual_dir)
+    manifest = prepare(tables, args.data_dir, args.manual_dir, offline=args.offline)
     write_json(args.manifest, manifest)
     bad = [k for k, v in manifest.items() if v["status"] != "ok"]
     print(f"wrote {args.manifest}: {len(manifest) - len(bad)} datasets ready"
@@ -26,7 +26,9 @@ def cmd_plan(args) -> int:
     import dataclasses
 
     from bench.io import read_json, write_json
-    from bench.params import selected_suite
+    from bench import progress
+    from bench.experiments import all_entries
+    from bench.params import load_all, selected_suite
     from bench.validate import check_resources
 
     params, tables = selected_suite(args.params)
@@ -39,14 +41,33 @@ def cmd_plan(args) -> int:
             if e.runs:
                 data = {n: manifest.get(n, {"status": "unavailable", "reason": "not in the manifest"})
                         for n in e.dataset.names}
-                plans[e.id] = dataclasses.replace(e.plan(), data=data).to_json()
+                plans[e.id] = dataclasses.replace(e.plan(), data=data, table_file=t.path).to_json()
     for eid, plan in plans.items():
         write_json(out / f"{eid}.json", plan)
     for stale in out.glob("*.json"):
-        if stale.stem not in plans:
+        if stale.stem not in plans and not stale.name.startswith("_"):
             stale.unlink()
+    ordered = {e: plans[e] for e in params.entries if e in plans}  # dvc.yaml's matrix follows params' order
+    progress.write(out, progress.estimates(ordered, params.seeds, Path(args.runs_dir)))
+    _prune(set(all_entries(load_all(params))), Path(args.runs_dir), Path(args.select_dir))
     print(f"planned {len(plans)} entries x {len(params.seeds)} seeds into {out}/")
     return 0
+
+
+def _prune(known: set[str], runs_dir: Path, select_dir: Path) -> None:
+    """Remove the runs and selections of entries that no table file has any more (an entry deleted or
+    renamed), so that nothing reports or counts them. Other suites' entries are kept."""
+    import shutil
+
+    gone = sorted({p.name for p in runs_dir.glob("*") if p.is_dir() and not p.name.startswith(".")} - known)
+    for name in gone:
+        shutil.rmtree(runs_dir / name)
+    for f in select_dir.glob("*.json"):
+        if f.stem not in known:
+            gone.append(f"select/{f.name}")
+            f.unlink()
+    if gone:
+        print(f"removed the outputs of entries no table has any more: {', '.join(gone)}")
 
 
 def cmd_collect(args) -> int:
@@ -160,10 +181,15 @@ def register(sub) -> None:
     s.add_argument("--data-dir", default="data/tfds")
     s.add_argument("--manual-dir", default="data/manual", help="root of the TFDS manual_dir of each dataset")
     s.add_argument("--manifest", default="data/manifest.json")
+    s.add_argument("--offline", action="store_true",
+                   help="no downloads: record every dataset that needs one unavailable (without it, one probe of "
+                        "the network decides, in seconds)")
     s.set_defaults(func=cmd_prepare)
     s = sub.add_parser("plan", help="write plan/<entry>.json, the recipe each train stage depends on")
     s.add_argument("--out", default="plan")
     s.add_argument("--manifest", default="data/manifest.json")
+    s.add_argument("--runs-dir", default="runs", help="where entries that no table has any more are pruned")
+    s.add_argument("--select-dir", default="select")
     s.set_defaults(func=cmd_plan)
     s = sub.add_parser("collect", help="gather runs/*/*/metrics.json into results/runs.csv")
     s.add_argument("--runs-dir", default="runs")

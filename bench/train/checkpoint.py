@@ -10,12 +10,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bench.errors import BenchError
 
 
 def write_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    import torch  # here, not at import: the stages that write no weights (select without a grid) stay light
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:

@@ -128,6 +128,10 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     steps and on SIGTERM, and resumes from it when it exists (bench.train.resume).
     """
     recipe, ds = plan.recipe, plan.dataset
+    # Provenance as of the start: the code's commit (dirty if the code or this table differ) and the table's hash.
+    table = (plan.table_file,) if plan.table_file else ()
+    origin = {"git_commit": provenance.git_commit(*table), "table_file": plan.table_file,
+              "table_sha256": provenance.file_sha256(plan.table_file)}
     world, device = ddp.setup(pick_device(run.device))
     _check_world(recipe, world)
     generator = seed_everything(seed)
@@ -241,7 +245,7 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
         "engine": engine.record(),
         "device": device,
         "device_name": provenance.device_name(device),
-        "git_commit": provenance.git_commit(),
+        **origin,
         "packages": provenance.package_versions(),
     })
     if resume_path is not None and resume_path.exists():

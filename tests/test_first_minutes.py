@@ -1,0 +1,259 @@
+"""What a new user meets first: no verdict against an inherited reference, table errors before any
+training, readable outputs, honest provenance, offline preparation in seconds, progress lines."""
+
+import json
+import os
+import stat
+import subprocess
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from bench.errors import TableError
+from bench.experiments import load_tables, parse_table
+from conftest import PREPROCESS, PROTOCOL_FIELDS, ROOT, sources_block
+
+FIELDS = PROTOCOL_FIELDS + ("model_kwargs.img_size", "model_kwargs.patch_size", "model_kwargs.depth")
+ENTRY = """\
+      row: r
+      column: COLUMN
+      model: vit_tiny_patch16_224
+      model_kwargs: {img_size: 8, patch_size: 4, depth: 1}
+      dataset: {name: sklearn_digits, train_split: train, test_split: test}
+      recipe:
+        optimizer: {name: sgd, lr: 0.1}
+        steps: 10
+        batch_size: 8
+        resolution: 8
+        PREPROCESS
+"""
+
+
+def table(entries: str, claims: str = "") -> str:
+    head = textwrap.dedent("""\
+        version: 2
+        id: t1
+        title: T
+        source: {kind: recorded, recorded_on: "2026-11-28", commit: abc, command: c, machine: m}
+        metric: top1
+        dispersion: {kind: std, n: 5}
+        margin: 1.0
+        layout: {rows: [r], columns: [a, b]}
+        """)
+    return head + claims + sources_block(fields=FIELDS) + "entries:\n" + entries.replace("PREPROCESS", PREPROCESS)
+
+
+def entry(name: str, column: str, extra: str = "", anchor: str = "") -> str:
+    return f"  {name}:{anchor}\n" + ENTRY.replace("COLUMN", column) + extra
+
+
+PUB = '      published: {value: 90.0, dispersion: 0.5, source: "recorded"}\n'
+
+
+def test_a_published_value_inherited_through_a_yaml_merge_is_rejected_naming_both_entries():
+    text = table(entry("vit_a", "a", PUB, " &base") + "  vit_b:\n    <<: *base\n    column: b\n")
+    with pytest.raises(TableError) as err:
+        parse_table("t.yaml", text)
+    message = str(err.value)
+    assert "t.yaml: entries.vit_b.published" in message and "'vit_a'" in message and "<<" in message
+
+
+def test_an_entry_may_merge_everything_but_write_its_own_published_value():
+    own = '    published: {value: 80.0, dispersion: 0.5, source: "recorded"}\n'
+    t = parse_table("t.yaml", table(entry("vit_a", "a", PUB, " &base") + "  vit_b:\n    <<: *base\n    column: b\n"
+                                    + own))
+    assert t.entries["vit_b"].published.value == 80.0
+    assert t.entries["vit_b"].model_kwargs == {"img_size": 8, "patch_size": 4, "depth": 1}
+    assert type(t.entries["vit_b"].model_kwargs) is dict  # plain data in plans, no yaml nodes
+
+
+def test_an_entry_without_a_reference_is_exploratory_never_gating(tmp_path):
+    from bench.check import check
+    from bench.verdicts import judge
+
+    t = parse_table("t.yaml", table(entry("vit_a", "a", PUB) + entry("vit_b", "b")))
+    assert t.entries["vit_b"].published is None
+    runs = pd.DataFrame([{"entry": e, "seed": s, "metric": "top1", "value": v, "status": "ok", "reason": "",
+                          "wall_time_s": 1.0, "device_name": "cpu", "git_commit": "x", "test_examples": 450}
+                         for e, vals in (("vit_a", (90.1, 89.9, 90.0)), ("vit_b", (50.0, 51.0, 52.0)))
+                         for s, v in enumerate(vals)])
+    verdicts = judge({"t1": t}, runs).set_index("entry")
+    assert verdicts.loc["vit_b", "verdict"] == "NO_REFERENCE"
+    assert verdicts.loc["vit_b", "mean"] == pytest.approx(51.0)
+    assert "bench record-reference --entry vit_b" in verdicts.loc["vit_b", "reason"]
+    path = tmp_path / "v.csv"
+    verdicts.reset_index().to_csv(path, index=False)
+    assert check(str(path)) == 0
+
+
+def test_a_claim_over_an_entry_without_a_reference_is_rejected(tmp_path):
+    claims = "claims:\n  - {id: c1, text: t, source: s, direction: higher, pairs: [[vit_b, vit_a]]}\n"
+    path = tmp_path / "t.yaml"
+    path.write_text(table(entry("vit_a", "a", PUB) + entry("vit_b", "b"), claims))
+    with pytest.raises(TableError, match="vit_b.*has no published value"):
+        load_tables([path])
+
+
+def test_a_misspelt_model_argument_fails_validation_on_the_meta_device():
+    from bench.validate import check_resources
+
+    text = table(entry("vit_a", "a", PUB).replace("depth: 1", "dept: 1")).replace(
+        "model_kwargs.depth:", "model_kwargs.dept:")
+    start = time.perf_counter()
+    with pytest.raises(TableError) as err:
+        check_resources({"t1": parse_table("t.yaml", text)})
+    assert time.perf_counter() - start < 30  # no weights are allocated
+    message = str(err.value)
+    assert "entries.vit_a.model_kwargs.dept" in message and "did you mean 'depth'" in message
+
+
+def test_model_arguments_the_harness_sets_are_rejected():
+    from bench.validate import check_resources
+
+    text = table(entry("vit_a", "a", PUB).replace("depth: 1", "num_classes: 3"))
+    text = text.replace("model_kwargs.depth:", "model_kwargs.num_classes:")
+    with pytest.raises(TableError, match="model_kwargs.num_classes: set by the harness"):
+        check_resources({"t1": parse_table("t.yaml", text)})
+
+
+def test_a_negative_seed_is_refused_before_anything_runs(tmp_path):
+    from bench.params import load_params
+
+    out = subprocess.run(["bench", "train", "--entry", "vit_p4_digits", "--seed", "-1"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--seed: -1 is outside [0, 2**31)" in out.stderr
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["seeds"] = [0, -1]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(TableError, match="params.yaml: seeds: .*got -1"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_the_plan_stage_validates_seeds_and_a_failed_train_stage_keeps_its_metrics():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert "seeds" in stages["plan"]["params"]  # a bad seed stops `dvc repro` at plan, before any training
+    metrics = stages["train"]["metrics"][0]
+    assert next(iter(metrics.values())) == {"cache": False, "persist": True}
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    from bench.io import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
+
+
+def _git(cwd, *args):
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "PATH": os.environ["PATH"]}
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env=env)
+
+
+def test_a_run_is_dirty_only_when_its_code_or_its_table_differ(tmp_path, monkeypatch):
+    from bench import provenance
+
+    for name in ("bench/x.py", "experiments/a.yaml", "experiments/b.yaml", "params.yaml", "dvc.lock"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("0\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "c")
+    monkeypatch.chdir(tmp_path)
+
+    def commit(*files):
+        provenance.git_commit.cache_clear()
+        return provenance.git_commit(*files)
+
+    for name in ("params.yaml", "dvc.lock", "experiments/b.yaml"):  # rewritten by suite use, exp run, repro
+        (tmp_path / name).write_text("1\n")
+    assert not commit("experiments/a.yaml").endswith("+dirty")
+    (tmp_path / "experiments/a.yaml").write_text("1\n")
+    assert commit("experiments/a.yaml").endswith("+dirty")
+    _git(tmp_path, "checkout", "--", "experiments/a.yaml")
+    (tmp_path / "bench/x.py").write_text("1\n")
+    assert commit("experiments/a.yaml").endswith("+dirty")
+    provenance.git_commit.cache_clear()
+    assert provenance.file_sha256(tmp_path / "params.yaml") == \
+        "4355a46b19d348dc2f57c046f8ef63d4538ebb936000f3c9ee954a27460dd865"  # sha256 of "1\n"
+
+
+def test_plan_prunes_the_outputs_of_entries_no_table_has(tmp_path):
+    from bench.cli.pipeline import _prune
+
+    for d in ("runs/kept/0", "runs/gone/0", "runs/.slurm"):
+        (tmp_path / d).mkdir(parents=True)
+    for f in ("select/kept.json", "select/gone.json"):
+        (tmp_path / f).parent.mkdir(exist_ok=True)
+        (tmp_path / f).write_text("{}")
+    _prune({"kept"}, tmp_path / "runs", tmp_path / "select")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".slurm", "kept"]
+    assert [p.name for p in (tmp_path / "select").iterdir()] == ["kept.json"]
+
+
+def test_prepare_offline_records_downloads_unavailable_in_seconds_and_builds_the_digits_quietly(tmp_path, capsys):
+    from bench.data.prepare import prepare
+
+    text = table(entry("vit_a", "a", PUB) + entry("vit_b", "b", PUB).replace("sklearn_digits", "cifar10"))
+    tables = {"t1": parse_table("t.yaml", text)}
+    start = time.perf_counter()
+    manifest = prepare(tables, tmp_path / "tfds", tmp_path / "manual", offline=True)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 30
+    assert manifest["sklearn_digits"]["status"] == "ok"
+    assert manifest["cifar10"]["status"] == "unavailable"
+    assert "no network (--offline given)" in manifest["cifar10"]["reason"]
+    assert str(tmp_path / "manual" / "cifar10") in manifest["cifar10"]["reason"]
+    out = capsys.readouterr()
+    assert "Unknown size" not in out.out + out.err
+    assert "Downloading" not in out.out
+
+
+def test_the_network_probe_is_bounded(monkeypatch):
+    import socket
+
+    from bench.data import prepare
+
+    def refuse(address, timeout):
+        assert timeout <= 5
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert "unreachable" in prepare.network()
+
+
+def test_every_stage_announces_its_place_and_the_time_left(tmp_path):
+    from bench import progress
+
+    runs = tmp_path / "runs"
+    for seed, wall in ((0, 10.0), (1, 12.0)):
+        (runs / "a" / str(seed)).mkdir(parents=True)
+        (runs / "a" / str(seed) / "metrics.json").write_text(json.dumps({"wall_time_s": wall}))
+    plans = {"a": {"recipe": {"select": None}}, "b": {"recipe": {"select": {"grid": [0.1, 0.2]}}}}
+    rows = progress.estimates(plans, [0, 1], runs)
+    assert [r["stage"] for r in rows] == ["prepare", "plan", "select@a", "train@a-0", "train@a-1", "select@b",
+                                          "train@b-0", "train@b-1", "collect", "stats", "report"]
+    progress.write(tmp_path, rows)
+    first = progress.line("train@a-1", tmp_path)
+    assert first.startswith("[stage 5/11] train@a-1 · at most about ")
+    assert "3 stages not run before (no estimate)" in first
+    assert progress.line("report", tmp_path) == "[stage 11/11] report · at most about 6 s left"
+    assert progress.line("train@zz-0", tmp_path) is None
+
+
+def test_record_reference_writes_or_adds_an_entrys_published_line():
+    from bench.reference import _set_published
+
+    text = table(entry("vit_a", "a", PUB) + entry("vit_b", "b"))
+    t = parse_table("t.yaml", text)
+    added = _set_published(text, t.entries["vit_b"], 51.234, 0.5, "recorded reference: x", "t.yaml")
+    replaced = _set_published(added, t.entries["vit_a"], 91.0, 0.25, "recorded reference: y", "t.yaml")
+    again = parse_table("t.yaml", replaced)
+    assert again.entries["vit_b"].published.value == 51.23 and again.entries["vit_b"].published.dispersion == 0.5
+    assert again.entries["vit_a"].published.value == 91.0 and again.entries["vit_a"].published.source.endswith("y")
