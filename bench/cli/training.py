@@ -16,8 +16,16 @@ def cmd_select(args) -> int:
     from bench.train.stage import read_plan, select
 
     plan = read_plan(args.plan_dir, args.entry)
+    _threads(args.threads)
     select(plan, Path(args.out_dir) / f"{plan.entry}.json", args.data_dir, args.device)
     return 0
+
+
+def _threads(n: int) -> None:
+    if n:  # only when asked: importing torch is most of a light stage's start-up
+        import torch
+
+        torch.set_num_threads(n)
 
 
 def cmd_train(args) -> int:
@@ -29,10 +37,7 @@ def cmd_train(args) -> int:
     run_dir = Path(args.runs_dir) / plan.entry / str(args.seed)
     from bench.train.loop import RunConfig
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _threads(args.threads)
     config = RunConfig(device=args.device, precision=args.precision, channels_last=args.channels_last,
                        compile=args.compile == "true", run_dir=run_dir, checkpoint_every=args.checkpoint_every)
     train_stage(plan, selected, args.seed, args.data_dir, run_dir, config)
@@ -46,6 +51,7 @@ def register(sub) -> None:
     s.add_argument("--out-dir", default="select")
     s.add_argument("--data-dir", default="data/tfds")
     s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     s.set_defaults(func=cmd_select)
 
     s = sub.add_parser("train", help="train and evaluate one (entry, seed)")
