@@ -82,10 +82,13 @@ def cmd_collect(args) -> int:
     runs = collect(tables, params.seeds, args.runs_dir, hints)
     write_text(args.out, runs.to_csv(index=False))
     per_run = runs.drop_duplicates(["entry", "seed"])
-    by_status = per_run.status.value_counts().to_dict()
-    print(f"collected {len(runs)} rows into {args.out}: " + ", ".join(f"{v} {k}" for k, v in by_status.items()))
     selected = {tid for tid, t in tables.items() if t.path in params.tables}
-    for r in per_run[(per_run.status != "ok") & per_run.table.isin(selected)].itertuples():
+    mine = per_run[per_run.table.isin(selected)]
+    counts = ", ".join(f"{v} {k}" for k, v in mine.status.value_counts().items())
+    others = len(per_run) - len(mine)
+    print(f"collected suite {params.suite}: {len(mine)} runs ({counts or 'none'}) into {args.out}"
+          + (f"; {others} runs of the other suites' tables, not selected, listed as not run" if others else ""))
+    for r in mine[mine.status != "ok"].itertuples():
         print(f"  {r.status}: {r.entry} seed {r.seed}: {r.reason}", file=sys.stderr)
     return 0
 
@@ -167,7 +170,22 @@ def cmd_report(args) -> int:
     write_text(Path(args.out_dir) / "index.html", html)
     write_text(Path(args.out_dir) / "summary.md", render_markdown(tables, frames["verdicts"], frames["claims"]))
     print(f"wrote {args.out_dir}/index.html and {args.out_dir}/summary.md")
+    if not _has_remote():
+        print("Checkpoints stay in this machine's DVC cache (.dvc/cache): no DVC remote is configured, so DVC's "
+              "`dvc push` hint below does not apply. To keep them elsewhere: `dvc remote add -d storage <url>`, "
+              "then `dvc push` (README, 'Keeping checkpoints').")
     return 0
+
+
+def _has_remote(root: Path = Path(".")) -> bool:
+    """Whether the repository's DVC config (or its .local part) names a remote; read without starting DVC."""
+    for name in (".dvc/config", ".dvc/config.local"):
+        try:
+            if "['remote \"" in (root / name).read_text(encoding="utf-8"):  # dvc remote add writes ['remote "x"']
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def cmd_check(args) -> int:
