@@ -1,8 +1,8 @@
 """`stage k/N`: where a stage stands in the whole `dvc repro`, with an estimate of the time left.
 
 DVC runs stages one at a time, in the order of the pipeline graph: prepare, plan,
-then per entry its select stage and its train stages seed by seed, then collect,
-stats and report. `bench plan` writes that order to plan/_progress.json with an
+every entry's select stage, every (entry, seed) train stage in the matrix's
+order, then collect, stats and report (the order `dvc repro` was seen to use). `bench plan` writes that order to plan/_progress.json with an
 estimate per stage (a train stage: its previous run's wall time plus the
 process start-up; a select stage: one such run per grid value); each stage's
 first line then reads, for example,
@@ -28,11 +28,8 @@ FIXED_S = {"prepare": 5.0, "plan": 4.0, "collect": 3.0, "stats": 4.0, "report": 
 
 def stage_names(entries: list[str], seeds: list[int]) -> list[str]:
     """The stages in the order `dvc repro` runs them (dvc.yaml's graph, depth first)."""
-    out = ["prepare", "plan"]
-    for e in entries:
-        out.append(f"select@{e}")
-        out += [f"train@{e}-{s}" for s in seeds]
-    return out + ["collect", "stats", "report"]
+    return (["prepare", "plan"] + [f"select@{e}" for e in entries]
+            + [f"train@{e}-{s}" for e in entries for s in seeds] + ["collect", "stats", "report"])
 
 
 def _previous_wall(runs_dir: Path, entry: str, seed: int) -> float | None:

@@ -237,12 +237,12 @@ def test_every_stage_announces_its_place_and_the_time_left(tmp_path):
         (runs / "a" / str(seed) / "metrics.json").write_text(json.dumps({"wall_time_s": wall}))
     plans = {"a": {"recipe": {"select": None}}, "b": {"recipe": {"select": {"grid": [0.1, 0.2]}}}}
     rows = progress.estimates(plans, [0, 1], runs)
-    assert [r["stage"] for r in rows] == ["prepare", "plan", "select@a", "train@a-0", "train@a-1", "select@b",
+    assert [r["stage"] for r in rows] == ["prepare", "plan", "select@a", "select@b", "train@a-0", "train@a-1",
                                           "train@b-0", "train@b-1", "collect", "stats", "report"]
     progress.write(tmp_path, rows)
     first = progress.line("train@a-1", tmp_path)
-    assert first.startswith("[stage 5/11] train@a-1 · at most about ")
-    assert "3 stages not run before (no estimate)" in first
+    assert first.startswith("[stage 6/11] train@a-1 · at most about ")
+    assert "2 stages not run before (no estimate)" in first
     assert progress.line("report", tmp_path) == "[stage 11/11] report · at most about 6 s left"
     assert progress.line("train@zz-0", tmp_path) is None
 
@@ -257,3 +257,15 @@ def test_record_reference_writes_or_adds_an_entrys_published_line():
     again = parse_table("t.yaml", replaced)
     assert again.entries["vit_b"].published.value == 51.23 and again.entries["vit_b"].published.dispersion == 0.5
     assert again.entries["vit_a"].published.value == 91.0 and again.entries["vit_a"].published.source.endswith("y")
+
+
+def test_the_readmes_preview_of_a_suite_works_before_it_ever_ran(tmp_path):
+    from conftest import copy_repo
+
+    repo = copy_repo(tmp_path / "repo")
+    subprocess.run(["bench", "suite", "use", "vit_table2"], cwd=repo, check=True, capture_output=True)
+    shown = subprocess.run(["bench", "suite", "show", "vit_table2"], cwd=repo, capture_output=True, text=True)
+    listed = subprocess.run(["dvc", "stage", "list"], cwd=repo, capture_output=True, text=True)
+    assert shown.returncode == 0 and "vit_t2_" in shown.stdout
+    assert listed.returncode == 0, listed.stderr
+    assert "select@" in listed.stdout and "train@" in listed.stdout and "-2 " in listed.stdout
