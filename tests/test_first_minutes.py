@@ -269,3 +269,22 @@ def test_the_readmes_preview_of_a_suite_works_before_it_ever_ran(tmp_path):
     assert shown.returncode == 0 and "vit_t2_" in shown.stdout
     assert listed.returncode == 0, listed.stderr
     assert "select@" in listed.stdout and "train@" in listed.stdout and "-2 " in listed.stdout
+
+
+def test_dvc_keeps_a_persisted_metrics_file_when_its_stage_fails(tmp_path):
+    """What dvc.yaml's `persist: true` on metrics.json buys: a failed rerun leaves the previous result."""
+    run = lambda *a: subprocess.run(a, cwd=tmp_path, capture_output=True, text=True)  # noqa: E731
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    train = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
+    metrics = train["metrics"][0]
+    stages = {"s": {"cmd": "python make.py", "deps": ["dep.txt"],
+                    "metrics": [{"m.json": next(iter(metrics.values()))}]}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    (tmp_path / "make.py").write_text("import sys\nv = open('dep.txt').read().strip()\n"
+                                      "sys.exit(3) if v == 'fail' else open('m.json', 'w').write(v)\n")
+    (tmp_path / "dep.txt").write_text("1\n")
+    assert run("dvc", "repro").returncode == 0
+    (tmp_path / "dep.txt").write_text("fail\n")
+    assert run("dvc", "repro").returncode != 0
+    assert (tmp_path / "m.json").read_text() == "1"
