@@ -40,14 +40,14 @@ def test_dvc_repro_end_to_end(tmp_path):
 
     first = _run(["dvc", "repro"], repo)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert len([s for s in _ran(first.stdout) if s.startswith("train@")]) == 8
+    assert len([s for s in _ran(first.stdout) if s.startswith("train@")]) == 2 * len(vit["entries"])
     html = (repo / "reports/index.html").read_text()
-    assert "Embedded (a): ViT variants on digits" in html and "ViT-w64-d2 / patch 2" in html
+    assert vit["title"] in html and vit["layout"]["columns"][-1] in html
     # the paper tables are in the report before any GPU run: private weights and not-run cells with reasons
     assert "ViT Table 2" in html and "private weights: ViT-H/14 pre-trained on JFT-300M" in html
     assert "not run yet" in html
     verdicts = pd.read_csv(repo / "results/verdicts.csv")
-    assert len(verdicts[verdicts.table == "embedded_vit"]) == 4
+    assert len(verdicts[verdicts.table == "embedded_vit"]) == len(vit["entries"])
     assert set(verdicts[verdicts.table != "embedded_vit"].verdict) == {"UNAVAILABLE"}
     for entry in vit["entries"]:
         for seed in (0, 1):
@@ -57,8 +57,10 @@ def test_dvc_repro_end_to_end(tmp_path):
     assert again.returncode == 0 and _ran(again.stdout) == []
 
     text = (repo / "experiments/embedded/vit_digits.yaml").read_text()
-    text = text.replace("  vit_p2_digits:\n    <<: *vit\n", "  vit_p2_digits:\n    <<: *vit\n    recipe:\n"
-                        "      <<: *vit_recipe\n      steps: 30\n", 1)
+    edited = text.replace("  vit_p2_digits:\n    <<: *vit\n", "  vit_p2_digits:\n    <<: *vit\n    recipe:\n"
+                          "      <<: *vit_recipe\n      steps: 100\n", 1)
+    assert edited != text
+    text = edited
     (repo / "experiments/embedded/vit_digits.yaml").write_text(text)
     third = _run(["dvc", "repro"], repo)
     assert third.returncode == 0, third.stdout + third.stderr

@@ -84,9 +84,9 @@ def prepare_one(name: str, data_dir: Path, manual_root: Path,
         why = None if local else offline()
         if why:
             return {"status": "unavailable",
-                    "reason": f"needs a download and there is no network ({why}). On a machine with network "
-                              f"run `dvc repro --force prepare`; or place the source files in {manual_dir}/ (TFDS "
-                              f"manual_dir).{retry}"}
+                    "reason": f"needs a download and there is no network ({why}): with network, or after placing "
+                              f"the source files in {manual_dir}/ (TFDS manual_dir), run `dvc repro --force prepare` "
+                              "and `dvc repro`."}
         try:
             quiet = contextlib.redirect_stdout(io.StringIO()) if local else contextlib.nullcontext()
             with quiet:  # TFDS's "Downloading and preparing dataset Unknown size" is false for local data
