@@ -47,6 +47,18 @@ def _gates(claims: pd.DataFrame) -> pd.Series:
     return claims["gate"].map(lambda g: str(g).strip().lower() not in ("false", "0")).astype(bool)
 
 
+def failing(verdicts: pd.DataFrame, claims: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    """The gate's rule, shared with the report's banner: (cells DISCREPANT and worse, which fail; cells
+    DISCREPANT and better, flagged only; claims CONTRADICTED that gate, which fail; contradicted claims
+    with `gate: false`, reported only)."""
+    discrepant = verdicts[verdicts.verdict == DISCREPANT] if "verdict" in verdicts else verdicts
+    worse = discrepant["worse"] if "worse" in discrepant else pd.Series(True, index=discrepant.index)
+    is_worse = worse.map(lambda w: str(w).strip().lower() in ("true", "1")).astype(bool)
+    contradicted = claims[claims.claim_verdict == CONTRADICTED] if "claim_verdict" in claims else claims
+    gates = _gates(contradicted)
+    return discrepant[is_worse], discrepant[~is_worse], contradicted[gates], contradicted[~gates]
+
+
 def check(verdicts_path: str, tables: list[str] | None = None, claims_path: str | None = None,
           claims: list[str] | None = None) -> int:
     v = _read(verdicts_path, "cell verdicts")
@@ -63,12 +75,7 @@ def check(verdicts_path: str, tables: list[str] | None = None, claims_path: str 
     elif claims:
         c = _limit(c, "claim", claims, "--claim", str(claims_path))
 
-    discrepant = v[v.verdict == DISCREPANT]
-    worse = discrepant[discrepant.worse.astype(bool)]
-    better = discrepant[~discrepant.worse.astype(bool)]
-    contradicted = c[c.claim_verdict == CONTRADICTED]
-    ungated = contradicted[~_gates(contradicted)]  # claims tested outside their regime: reported, not failed
-    contradicted = contradicted[_gates(contradicted)]
+    worse, better, contradicted, ungated = failing(v, c)
     rows = [["FAIL" if w else "flag", r.table, f"{r.entry} [{r.row} / {r.column}]", f"{r.mean:.2f}",
              f"{r.published:g}", f"{r.delta:+.2f}", f"[{r.ci95_low:+.2f}, {r.ci95_high:+.2f}]", f"{r.margin:g}"]
             for w, frame in ((True, worse), (False, better)) for r in frame.itertuples()]
@@ -87,7 +94,7 @@ def check(verdicts_path: str, tables: list[str] | None = None, claims_path: str 
     counts = ", ".join(f"{n} {k}" for k, n in v.verdict.value_counts().items())
     per_claim = c.drop_duplicates("claim")
     claim_counts = ", ".join(f"{n} {k}" for k, n in per_claim.claim_verdict.value_counts().items())
-    failing = len(worse) + contradicted.claim.nunique()
+    n_failing = len(worse) + contradicted.claim.nunique()
     print(f"check: {len(v)} cells ({counts or 'none'}); {len(per_claim)} claims ({claim_counts or 'none'}); "
-          f"{failing} failing")
-    return 1 if failing else 0
+          f"{n_failing} failing")
+    return 1 if n_failing else 0

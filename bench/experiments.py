@@ -140,9 +140,10 @@ def _published(c: Checker, pub: dict, pp: str, table: Table) -> Published:
                 raise c.fail(f"{pp}.{key}", f"expected a number as printed (e.g. \"99.50\", or \"<0.1\" for a "
                                            f"dispersion printed as a bound), got {raw!r:.60}")
             parsed[key] = (float(text[1:] if bound else text), text)
-        else:
+        else:  # a YAML number keeps its digits as written (yamlfile.Printed): 14.00 stays "14.00"
             number = c.number(pub, key, pp, -1e9, 1e9)
-            parsed[key] = (number, f"{number:g}")
+            text = getattr(raw, "text", "")
+            parsed[key] = (float(number), text if NUMBER_RE.match(text) else f"{number:g}")
     value, printed = parsed["value"]
     if value is None:
         raise c.fail(f"{pp}.value", "missing required field")

@@ -25,8 +25,23 @@ class Mapping(dict):
     merged: tuple = ()
 
 
+class Printed(float):
+    """A YAML float that keeps its text as written ("14.00" stays "14.00", not 14.0)."""
+
+    text: str = ""
+
+
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader; mappings load as `Mapping`."""
+    """PyYAML's safe loader; mappings load as `Mapping`, floats as `Printed`."""
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = loader.construct_yaml_float(node)
+    if value != value or value in (float("inf"), float("-inf")):
+        return value
+    out = Printed(value)
+    out.text = str(node.value).strip()
+    return out
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
@@ -43,6 +58,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode):
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def load(text: str) -> Any:

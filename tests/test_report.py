@@ -82,7 +82,8 @@ def test_html_escapes_and_shows_cells(judged):
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "<b>row</b>" not in html and "&lt;b&gt;row&lt;/b&gt;" in html
     assert "REPRODUCED" in html and "DISCREPANT" in html
-    assert "ref 90 ± 0.1" in html and "ours 90.00 ± 0.10" in html  # reference as the file writes it
+    # the reference as the file writes it (90.0), ours to the same digits
+    assert "ref 90.0 ± 0.1" in html and "ours 90.0 ± 0.1" in html
     assert "http" not in html.split("<body>")[0]  # no external resources in the head
     assert ">nan<" not in html.replace(" ", "")
 
@@ -175,7 +176,7 @@ def test_a_cell_with_one_run_renders(judged, tmp_path):
     path = tmp_path / "v.csv"
     one.to_csv(path, index=False)
     html = render_html({"t1": table}, pd.read_csv(path))
-    assert "n=1: 90.10" in html
+    assert "n=1: 90.1)" in html
 
 
 def test_compute_counts_every_device_of_a_run(tmp_path):
@@ -223,3 +224,39 @@ def test_bench_power_prints_every_table(capsys, monkeypatch):
                   "sam_table3"):
         assert f"\n{table} " in out
     assert "false fail" in out and "RNG seed 0" in out
+
+
+def test_the_banner_and_direction_aware_badges(judged, tmp_path):
+    """eb is DISCREPANT and worse: the gate fails and the banner lists and links it; a cell better than its
+    reference is flagged with another badge and does not fail the gate."""
+    from bench.check import check
+
+    table, _, v = judged
+    html = render_html({"t1": table}, v)
+    assert "CI gate: FAIL" in html and 'href="#cell-eb"' in html and 'id="cell-eb"' in html
+    assert 'class="badge DISCREPANT worse">DISCREPANT: worse<' in html
+    better = v.copy()
+    better.loc[better.entry == "eb", "worse"] = False
+    html = render_html({"t1": table}, better)
+    assert "CI gate: PASS" in html and 'class="badge DISCREPANT better">DISCREPANT: better<' in html
+    assert "Flagged, not failing" in html
+    better.to_csv(tmp_path / "v.csv", index=False)
+    assert check(str(tmp_path / "v.csv")) == 0  # the gate and the banner agree
+
+
+def test_numbers_keep_their_printed_digits():
+    from bench.report import numbers
+
+    assert numbers.printed(14.0, "14.00") == "14.00" and numbers.printed(14.0, "") == "14.00"
+    assert numbers.decimals("88.5") == 1 and numbers.decimals("<0.1") == 1 and numbers.decimals("88") == 0
+    assert numbers.number(float("nan")) == "–" and numbers.signed(-0.5, 1) == "-0.5"
+    assert numbers.p_value(0.0004) == "p < 0.001" and numbers.p_value(0.0123) == "p = 0.012"
+    t = parse_table("t.yaml", TABLE.replace("value: 90.0,", "value: 14.00,"))
+    assert t.entries["ea"].published.printed == "14.00"
+
+
+def test_other_suites_collapse_to_one_line(judged):
+    table, _, v = judged
+    html = render_html({"t1": table}, v.assign(n_runs=0), selected=set(), seeds=3)
+    assert '<details class="suite" id="t1"><summary><strong>' in html and "not run: " in html
+    assert '<h2 id="t1">' in render_html({"t1": table}, v, selected=set())  # a table with runs stays open

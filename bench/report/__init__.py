@@ -2,10 +2,15 @@
 
     bench report     (DVC stage `report`: results/verdicts.csv -> reports/index.html, reports/summary.md)
 
-One self-contained page (inline CSS, no scripts, no network): a summary of
-verdicts per table, then each table laid out like the paper's (rows and
-columns as printed), each cell with the reference value, the reproduced mean
-with its per-seed values, the difference with its 95% CI and the verdict.
+One self-contained page (inline CSS, no scripts, no network): the CI gate's
+verdict first (PASS or FAIL, with the failing cells and claims linked), a
+summary of verdicts per table, then each table laid out like the paper's (rows
+and columns as printed), each cell with the reference value as printed, the
+reproduced mean to the same digits with its per-seed values, the difference
+with its 95% CI and a direction-aware verdict. Tables of the selected suite,
+and any table with runs, are open; the others collapse to one line. Every
+table and figure fits its column (wide tables scroll inside their own box).
+Numbers are written by bench.report.numbers, as in summary.md and `bench show`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bench import protocol, provenance
 from bench.experiments import Table
+from bench.report import numbers
 from bench.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, NO_REFERENCE, REPRODUCED, UNAVAILABLE
 
 CLAIM_BEST_FIRST = tuple(reversed(CLAIM_ORDER))  # for the summary
@@ -27,22 +33,48 @@ VERDICTS = (REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE, NO_REFERENCE)
 
 
 def _fmt(value, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}"
+    return numbers.number(value, digits)
 
 
 def _pval(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
+    return numbers.p_value(value)
+
+
+def _true(value) -> bool:
+    return str(value).strip().lower() in ("true", "1", "1.0")
+
+
+def verdict_label(verdict: str, worse) -> tuple[str, str]:
+    """(CSS classes, label) of a cell's badge: a DISCREPANT cell says which way it is off."""
+    if verdict == DISCREPANT:
+        return ("DISCREPANT worse", "DISCREPANT: worse") if _true(worse) else \
+            ("DISCREPANT better", "DISCREPANT: better")
+    return verdict, verdict
+
+
+def _cell(r: dict, reasons: dict[str, int]) -> dict:
+    """What a table cell shows, every number to the printed digits of its reference."""
+    d = numbers.decimals(r.get("published_printed"))
+    badge, label = verdict_label(r["verdict"], r.get("worse"))
+    values = [float(v) for v in str(r.get("values") or "").split(";") if v]
+    reason = str(r.get("reason") or "")
+    if r["verdict"] == UNAVAILABLE and reason:
+        reasons.setdefault(reason, len(reasons) + 1)
+    return {**r, "badge": badge, "label": label,
+            "ref": numbers.printed(r.get("published"), r.get("published_printed"), d),
+            "ref_dispersion": str(r.get("published_dispersion_printed") or ""),
+            "ours": numbers.number(r.get("mean"), d), "ours_std": numbers.number(r.get("std"), d),
+            "seed_values": ", ".join(numbers.number(v, d) for v in values),
+            "delta_text": numbers.signed(r.get("delta"), d), "ci": numbers.interval(r.get("ci95_low"),
+                                                                                r.get("ci95_high"), d),
+            "reason_no": reasons.get(reason) if r["verdict"] == UNAVAILABLE else None}
 
 
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"], default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(fmt=_fmt, pval=_pval)
+    env.filters.update(fmt=_fmt, pval=_pval, signed=numbers.signed)
     return env
 
 
@@ -69,7 +101,10 @@ def _claims(claims: pd.DataFrame | None) -> list[dict]:
 
 def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report",
                 runs: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
-                power: pd.DataFrame | None = None) -> str:
+                power: pd.DataFrame | None = None, selected: set[str] | None = None, seeds: int = 3) -> str:
+    """The page. `selected`: ids of the selected suite's tables (open; the others collapse to one line
+    unless they have runs); None: every table open."""
+    from bench.check import failing
     from bench.report import plots
 
     text = ["reason", "device", "git_commit", "seeds", "values", "derived_from", "note", "published_printed",
@@ -83,8 +118,12 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
     claim_items = _claims(claims)
     sections, hours = [], {}
     for t in tables.values():
-        rows = [(row, [cells.get((t.id, row, col)) for col in t.columns]) for row in t.rows]
+        reasons: dict[str, int] = {}
+        rows = [(row, [_cell(cells[(t.id, row, col)], reasons) if (t.id, row, col) in cells else None
+                       for col in t.columns]) for row in t.rows]
         mine = verdicts[verdicts.table == t.id]
+        ran = bool(mine.n_runs.gt(0).any()) if len(mine) else False
+        runnable = sum(e.runs for e in t.entries.values())
         own = mine[mine.derived_from == ""]  # derived cells reuse other cells' runs
         hours_of = own["device_hours"] if "device_hours" in own else own["wall_time_s"] / 3600.0
         own = own.assign(hours=hours_of.fillna(0))
@@ -102,9 +141,20 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
                          "protocol": card, "protocol_kinds": {k: kinds.count(k) for k in protocol.KINDS
                                                               if kinds.count(k)},
                          "figures": [plots.no_script(f) for f in figures],
-                         "claims": [c for c in claim_items if c["table"] == t.id]})
+                         "claims": [c for c in claim_items if c["table"] == t.id],
+                         "open": ran or selected is None or t.id in selected,
+                         "stages": runnable * seeds, "runnable": runnable,
+                         "reasons": sorted(reasons.items(), key=lambda kv: kv[1]),
+                         "unavailable": int((mine.verdict == UNAVAILABLE).sum()) if len(mine) else 0})
     compute_svg = plots.compute_bars(hours)
-    return _env().get_template("report.html.j2").render(
+    worse, better, contradicted, ungated = failing(verdicts, claims if claims is not None else pd.DataFrame())
+    gate = {"passed": worse.empty and contradicted.empty,
+            "worse": worse.to_dict("records"), "better": better.to_dict("records"),
+            "claims": contradicted.drop_duplicates("claim").to_dict("records") if len(contradicted) else [],
+            "ungated": sorted(set(ungated.claim)) if len(ungated) else [],
+            "decided": int(verdicts.verdict.isin([REPRODUCED, DISCREPANT]).sum()),
+            "ran": int(verdicts.n_runs.gt(0).sum())}
+    return _env().get_template("report.html.j2").render(gate=gate,
         title=title, sections=sections, verdict_names=VERDICTS, claims=claim_items,
         claim_counts={v: sum(c["verdict"] == v for c in claim_items) for v in CLAIM_BEST_FIRST},
         claim_labels=CLAIM_LABELS, compute_svg=plots.no_script(compute_svg) if compute_svg else None,
@@ -133,9 +183,9 @@ def render_markdown(tables: dict[str, Table], verdicts: pd.DataFrame, claims: pd
         lines += ["", "| table | cell | verdict | reference | reproduced | delta [95% CI] |",
                   "|---|---|---|---:|---:|---|"]
         for r in flagged.to_dict("records"):
-            ci = f"[{_fmt(r.get('ci95_low'))}, {_fmt(r.get('ci95_high'))}]"
-            lines.append(f"| {r['table']} | {r['row']} / {r['column']} | {r['verdict']} | {_fmt(r['published'])} "
-                         f"| {_fmt(r['mean'])} | {_fmt(r.get('delta'))} {ci} |")
+            c = _cell(r, {})
+            lines.append(f"| {r['table']} | {r['row']} / {r['column']} | {c['label']} | {c['ref']} "
+                         f"| {c['ours']} | {c['delta_text']} {c['ci']} |")
     items = _claims(claims)
     if items:
         lines += ["", "| claim | verdict | pairs |", "|---|---|---:|"]

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-COLORS = {"REPRODUCED": "#1e8449", "INCONCLUSIVE": "#b9770e", "DISCREPANT": "#c0392b", "UNAVAILABLE": "#7f8c8d"}
+COLORS = {"REPRODUCED": "#1e8449", "INCONCLUSIVE": "#b9770e", "DISCREPANT": "#c0392b", "UNAVAILABLE": "#7f8c8d",
+          "NO_REFERENCE": "#2c3e63"}
 
 
 def _plt():
@@ -50,45 +51,52 @@ def _label(row: str, column: str) -> str:
 
 
 def published_vs_reproduced(verdicts: pd.DataFrame, margin: float, metric: str) -> str | None:
+    """One labelled point per cell with a reference: the reproduced mean (seed std bars) against it."""
     done = verdicts[verdicts.n_runs > 0]
     done = done[done.published.notna()] if "published" in done else done  # cells with a reference
     if done.empty:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
     lo = float(min(done.published.min(), (done["mean"] - done["std"].fillna(0)).min())) - margin
     hi = float(max(done.published.max(), (done["mean"] + done["std"].fillna(0)).max())) + margin
     line = np.array([lo, hi])
     ax.fill_between(line, line - margin, line + margin, color="#d6eaf8", label=f"margin ±{margin:g}")
     ax.plot(line, line, color="#5d6d7e", lw=0.8)
     for verdict, group in done.groupby("verdict"):
-        ax.errorbar(group.published, group["mean"], yerr=group["std"].fillna(0), fmt="o", ms=4, capsize=2,
+        ax.errorbar(group.published, group["mean"], yerr=group["std"].fillna(0), fmt="o", ms=5, capsize=2,
                     color=COLORS.get(verdict, "#34495e"), label=verdict)
+    for r in done.itertuples():  # each point named: the entry id, beside it
+        ax.annotate(r.entry, (r.published, r.mean), xytext=(4, -3), textcoords="offset points", fontsize=8,
+                    color="#1d2330")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
-    ax.set_xlabel(f"published {metric}")
+    ax.set_xlabel(f"reference {metric}")
     ax.set_ylabel(f"reproduced {metric} (mean ± seed std)")
-    ax.legend(frameon=False, fontsize=7)
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
     return _svg(fig)
 
 
 def seed_dots(verdicts: pd.DataFrame, metric: str) -> str | None:
+    """Per cell (one line each, so any number of cells stays legible on a phone): every seed, the
+    reproduced mean and the reference with its std."""
     done = verdicts[verdicts.n_runs > 0].reset_index(drop=True)
     if done.empty:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(done) + 1.5), 3.2))
+    fig, ax = plt.subplots(figsize=(5.6, 0.42 * len(done) + 1.1))
     for i, r in done.iterrows():
         values = [float(v) for v in str(r["values"]).split(";") if v]
-        ax.plot([i] * len(values), values, "o", ms=4, color=COLORS.get(r.verdict, "#34495e"), alpha=0.8)
+        ax.plot(values, [i] * len(values), "o", ms=5, color=COLORS.get(r.verdict, "#34495e"), alpha=0.8,
+                label="a seed" if i == 0 else None)
         disp = r.get("published_std")
-        ax.errorbar([i + 0.25], [r.published], yerr=[disp if disp == disp and disp else 0], fmt="D", ms=4,
-                    color="#2c3e50", capsize=2)
-    ax.set_xticks(range(len(done)))
-    ax.set_xticklabels([_label(r.row, r.column) for r in done.itertuples()], rotation=40, ha="right",
-                       fontsize=7)
-    ax.set_ylabel(metric)
-    ax.set_title("each seed (dots) and the published value (diamond, ± its std)", fontsize=8)
+        ax.errorbar([r.published], [i + 0.25], xerr=[disp if disp == disp and disp else 0], fmt="D", ms=4,
+                    color="#2c3e50", capsize=2, label="reference ± std" if i == 0 else None)
+    ax.set_yticks(range(len(done)))
+    ax.set_yticklabels([_label(r.row, r.column) for r in done.itertuples()], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(metric)
+    ax.legend(frameon=False, fontsize=8, loc="best")
     return _svg(fig)
 
 
@@ -102,7 +110,7 @@ def effect_chart(table, runs: pd.DataFrame, figure: dict) -> str:
     plt = _plt()
     sign = 1.0 if table.higher_is_better else -1.0
     cells = {(e.row, e.column): e for e in table.entries.values()}
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(table.rows) + 1.5), 3.2))
+    fig, ax = plt.subplots(figsize=(min(9.0, max(5.0, 0.9 * len(table.rows) + 1.5)), 3.6))
     width = 0.8 / max(1, len(figure["treatments"]))
     for k, column in enumerate(figure["treatments"]):
         for i, row in enumerate(table.rows):
@@ -120,11 +128,11 @@ def effect_chart(table, runs: pd.DataFrame, figure: dict) -> str:
                             label=f"reproduced: {column}" if i == 0 else None)
     ax.axhline(0, color="#5d6d7e", lw=0.8)
     ax.set_xticks(range(len(table.rows)))
-    ax.set_xticklabels(table.rows, rotation=30, ha="right", fontsize=7)
+    ax.set_xticklabels(table.rows, rotation=30, ha="right", fontsize=8)
     what = "accuracy gain" if table.higher_is_better else "error reduction"
-    ax.set_ylabel(f"{what} over {figure['control']} (points)", fontsize=7)
-    ax.set_title(figure["title"], fontsize=8)
-    ax.legend(frameon=False, fontsize=7)
+    ax.set_ylabel(f"{what} over {figure['control']} (points)", fontsize=8)
+    ax.set_title(figure["title"], fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
     return _svg(fig)
 
 
