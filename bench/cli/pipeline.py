@@ -166,7 +166,9 @@ def cmd_report(args) -> int:
         except (OSError, ValueError) as exc:
             raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
     title = str(params.section("report").get("title", "Reproducibility report"))
-    html = render_html(tables, frames["verdicts"], title, frames["runs"], frames["claims"], frames["power"])
+    selected = {tid for tid, t in tables.items() if t.path in params.tables}
+    html = render_html(tables, frames["verdicts"], title, frames["runs"], frames["claims"], frames["power"],
+                       selected=selected, seeds=len(params.seeds))
     write_text(Path(args.out_dir) / "index.html", html)
     write_text(Path(args.out_dir) / "summary.md", render_markdown(tables, frames["verdicts"], frames["claims"]))
     print(f"wrote {args.out_dir}/index.html and {args.out_dir}/summary.md")

@@ -1,4 +1,4 @@
-"""The subcommands over table files: `bench validate | schema | suite | published | verdict`."""
+"""The subcommands over table files and results: `bench validate | schema | suite | published | verdict | show`."""
 
 from __future__ import annotations
 
@@ -146,6 +146,25 @@ def schema_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def cmd_show(args) -> int:
+    import pandas as pd
+
+    from bench.show import show
+
+    try:
+        verdicts = pd.read_csv(args.verdicts, keep_default_na=False, na_values=[""],
+                               dtype={"published_printed": str, "published_dispersion_printed": str})
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"cannot read {args.verdicts}: {exc}; run `dvc repro` first") from None
+    unknown = sorted(set(args.table or ()) - set(verdicts.table))
+    if unknown:
+        raise BenchError(f"--table {unknown[0]!r} is not in {args.verdicts}; valid: "
+                         f"{', '.join(sorted(set(verdicts.table)))}")
+    claims = pd.read_csv(args.claims) if Path(args.claims).is_file() else None
+    sys.stdout.write(show(verdicts, claims, args.table))
+    return 0
+
+
 def register(sub) -> None:
     s = sub.add_parser("validate", help="check table files and params.yaml")
     s.add_argument("files", nargs="*", help="table files (default: every experiments/**/*.yaml)")
@@ -175,3 +194,9 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_published)
     s = sub.add_parser("schema", help="print the recipe and dataset fields of table files (Markdown)")
     s.set_defaults(func=cmd_schema)
+    s = sub.add_parser("show", help="the results as a Markdown table: reference, ours, delta, verdict per cell")
+    s.add_argument("--verdicts", default="results/verdicts.csv")
+    s.add_argument("--claims", default="results/claims.csv")
+    s.add_argument("--table", action="append", help="every cell of this table id (repeatable); default: the "
+                                                    "cells that ran")
+    s.set_defaults(func=cmd_show)
