@@ -112,6 +112,17 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
     return frame
 
 
+def _number(value) -> float | int | None:
+    """A JSON number rounded for reading (4 decimals), or None when missing."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    if value != value:
+        return None
+    return int(value) if value.is_integer() and abs(value) < 1e9 else round(value, 4)
+
+
 def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
     """Counts per table and per claim verdict, and compute spent: results/summary.json for `dvc metrics`."""
     tables = {}
@@ -124,7 +135,11 @@ def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
                           if stats.NO_REFERENCE in counts else {}),
                        "device_hours": round(float(own.device_hours.fillna(0).sum()), 4)}
     per_claim = claims.drop_duplicates("claim")
-    return {"cells": int(len(verdicts)), "tables": tables,
+    # Per cell that ran, under a stable key (table/entry): `dvc metrics diff` then shows which cell moved.
+    ran = verdicts[verdicts.n_runs > 0]
+    per_cell = {f"{r['table']}/{r['entry']}": {k: _number(r.get(k)) for k in ("mean", "std", "delta", "n_runs")}
+                for r in ran.to_dict("records")}
+    return {"cells": int(len(verdicts)), "tables": tables, "per_cell": per_cell,
             "claims": {k: int(v) for k, v in per_claim.claim_verdict.value_counts().items()},
             "device_hours": round(sum(t["device_hours"] for t in tables.values()), 4)}
 
