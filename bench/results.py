@@ -1,6 +1,10 @@
 """From run directories to tidy results (pandas).
 
-    bench collect   runs/<entry>/<seed>/metrics.json -> results/runs.csv
+    bench collect   runs/<entry>/<seed>/{metrics.json, run.json} -> results/runs.csv
+
+A run directory holds metrics.json (its numbers: what `dvc metrics` shows) and
+run.json (its status, reason and provenance); an older run directory with
+everything in metrics.json reads the same.
 
 runs.csv has one row per (table, entry, dataset, seed, metric) with the run's
 provenance; runs that are missing or failed appear with their status, never as
@@ -26,17 +30,24 @@ RUN_COLUMNS = ["table", "entry", "row", "column", "dataset", "seed", "metric", "
                *PROVENANCE, "torch", "timm", "run_dir"]
 
 
-def read_run(path: Path) -> dict:
-    """One metrics.json; a missing or unreadable file becomes a status, not an exception."""
-    if not path.is_file():
-        return {"status": "missing", "reason": f"{path} not found"}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
-        return {"status": "failed", "reason": f"{path} unreadable: {exc}"}
-    return data
+def read_run(run_dir: Path) -> dict:
+    """One run directory's metrics.json and run.json, merged; a missing or unreadable file becomes a
+    status, not an exception."""
+    merged: dict = {}
+    for name in ("metrics.json", "run.json"):
+        path = Path(run_dir) / name
+        if not path.is_file():
+            if name == "metrics.json":
+                return {"status": "missing", "reason": f"{path} not found"}
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            return {"status": "failed", "reason": f"{path} unreadable: {exc}"}
+        merged.update(data)
+    return merged
 
 
 def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
@@ -48,7 +59,7 @@ def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
             return {"status": "missing", "reason": f"source entry {src} is not in the loaded tables"}
         if entries[src].unavailable:
             return {"status": "unavailable", "reason": entries[src].unavailable}
-        data = read_run(runs_dir / src / str(seed) / "metrics.json")
+        data = read_run(runs_dir / src / str(seed))
         if data.get("status") != "ok":
             return {**data, "status": data.get("status", "failed"),
                     "reason": f"from {src}: {data.get('reason', data.get('status'))}"}
@@ -89,7 +100,7 @@ def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "
                 elif entry.derived:
                     data = _derive(entry, seed, Path(runs_dir), entries)
                 else:
-                    data = read_run(run_dir / "metrics.json")
+                    data = read_run(run_dir)
                 status = data.get("status", "failed")
                 bad = [m for m in METRICS if status == "ok" and not _finite_number(data.get(m))]
                 if bad:  # a run without a finite number is a failed run, never a number

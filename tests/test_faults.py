@@ -16,6 +16,7 @@ from bench.errors import BenchError, TableError
 from bench.experiments import parse_table
 from bench.io import write_json, write_text
 from test_experiments import GOOD
+from bench.results import read_run
 
 
 def _stage_dirs(tmp_path, plan):
@@ -36,7 +37,7 @@ def test_nan_run_is_recorded_as_failed_and_never_becomes_a_number(digits_dir, tm
     monkeypatch.chdir(tmp_path)
     _stage_dirs(tmp_path, tiny_plan(steps=5))
     assert main(["train", "--entry", "tiny", "--seed", "0", "--data-dir", str(digits_dir)]) == 0
-    metrics = json.loads((tmp_path / "runs/tiny/0/metrics.json").read_text())
+    metrics = read_run(tmp_path / "runs/tiny/0")
     assert metrics["status"] == "failed" and metrics["step"] == 0 and "not finite" in metrics["reason"]
     assert "top1" not in metrics and "FAILED" in capsys.readouterr().err
     table = parse_table("t.yaml", GOOD.replace("  e1:", "  tiny:"))

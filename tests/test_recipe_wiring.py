@@ -25,6 +25,7 @@ from bench.experiments import load_table
 from bench.train.select import select_value
 from conftest import ROOT, as_plan, tiny_plan
 from dummy_sources import prepare_from_dummy
+from bench.results import read_run
 
 
 @pytest.fixture()
@@ -84,7 +85,7 @@ def test_paper_recipe_two_steps(sam_entry_plan, tmp_path, monkeypatch):
     assert torch.equal(calls[0]["bn_mean"], calls[1]["bn_mean"])  # frozen statistics never move
     # cosine decay without warmup over 2 steps: 0.016, then 0.016 * (1 + cos(pi / 2)) / 2
     assert lrs == pytest.approx([0.016, 0.016 * 0.5 * (1 + math.cos(math.pi / 2))])
-    metrics = json.loads((tmp_path / "runs/sam_t10_samopt_cifar10/0/metrics.json").read_text())
+    metrics = read_run(tmp_path / "runs/sam_t10_samopt_cifar10/0")
     assert metrics["status"] == "ok" and metrics["test_examples"] == 3 and metrics["steps"] == 2
     assert metrics["selected"]["param"] == "rho" and metrics["selected"]["value"] == 0.1
     state = torch.load(tmp_path / "runs/sam_t10_samopt_cifar10/0/checkpoint.pt")
@@ -98,9 +99,10 @@ def test_unavailable_data_makes_an_unavailable_run(sam_entry_plan, tmp_path, mon
     (tmp_path / "plan/sam_t10_samopt_cifar10.json").write_text(json.dumps(plan))
     assert main(["select", "--entry", "sam_t10_samopt_cifar10"]) == 0
     assert main(["train", "--entry", "sam_t10_samopt_cifar10", "--seed", "1"]) == 0
-    metrics = json.loads((tmp_path / "runs/sam_t10_samopt_cifar10/1/metrics.json").read_text())
+    metrics = read_run(tmp_path / "runs/sam_t10_samopt_cifar10/1")
     assert metrics["status"] == "unavailable" and "download failed" in metrics["reason"]
     assert "top1" not in metrics  # no number is made up
+    assert json.loads((tmp_path / "runs/sam_t10_samopt_cifar10/1/metrics.json").read_text()) == {}
 
 
 def test_select_chooses_the_best_held_out_value(digits_dir):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from bench.results import read_run
 
 from conftest import copy_repo, tiny_plan
 
@@ -55,8 +56,7 @@ def test_killed_stage_resumes_to_the_uninterrupted_result(sig, digits_dir, tmp_p
         assert "stopped by SIGTERM" in err
     again = subprocess.run(cmd + ["--seed", "4"], cwd=tmp_path, capture_output=True, text=True, env=_env(tmp_path))
     assert again.returncode == 0, again.stderr[-2000:]
-    a = json.loads((tmp_path / "uninterrupted/tiny/4/metrics.json").read_text())
-    b = json.loads((tmp_path / "runs/tiny/4/metrics.json").read_text())
+    a, b = read_run(tmp_path / "uninterrupted/tiny/4"), read_run(tmp_path / "runs/tiny/4")
     assert b["resumed_from_step"] and b["resumed_from_step"] % 25 == 0 or sig == signal.SIGTERM
     assert (a["top1"], a["train_loss"]) == (b["top1"], b["train_loss"])
     wa = torch.load(tmp_path / "uninterrupted/tiny/4/checkpoint.pt")
@@ -93,7 +93,7 @@ def test_workers_one_per_device_in_parallel(tmp_path):
     spans, devices = [], set()
     for stage in stages:
         entry, seed = stage.removeprefix("train@").rsplit("-", 1)
-        m = json.loads((repo / "runs" / entry / seed / "metrics.json").read_text())
+        m = read_run(repo / "runs" / entry / seed)
         devices.add(m["visible_devices"])
         start = datetime.fromisoformat(m["started_at"]).timestamp()
         spans.append((start, start + m["wall_time_s"]))

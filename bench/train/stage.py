@@ -3,6 +3,11 @@
     bench select --entry E            (DVC stage select@E)
     bench train --entry E --seed S    (DVC stage train@E-S)
 
+A run writes runs/<entry>/<seed>/metrics.json (its numbers only: accuracies,
+training loss, wall time, images/s, device-hours; what `dvc metrics show` and
+`dvc exp show` list) and run.json (status, reason, the resolved setup and the
+provenance: commit, table hash, packages, device, engine, selection).
+
 A run that yields no number (its data unavailable, its selection unavailable,
 its loss diverged) is recorded as such in metrics.json, with the reason,
 never as a number; the stage exits 0 so that the rest of the suite goes on.
@@ -60,16 +65,33 @@ def select(plan: Plan, out: Path, data_dir: str, device: str) -> None:
     write_json(out, {"entry": plan.entry, **select_value(plan, data_dir, device)})
 
 
+# The numbers of a run that metrics.json keeps (the result keys and their `_raw` twins come from the recipe).
+NUMBERS = ("train_loss", "wall_time_s", "images_per_s", "device_hours")
+
+
+def write_run(run_dir: Path, record: dict[str, Any]) -> None:
+    """Split a run's record: its numbers into metrics.json, everything else into run.json."""
+    from bench.recipe import RESULT_KEYS
+
+    def is_number(key: str, value: Any) -> bool:
+        wanted = key in NUMBERS or key in RESULT_KEYS or key.removesuffix("_raw") in RESULT_KEYS
+        return wanted and isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    numbers = {k: v for k, v in record.items() if is_number(k, v)}
+    write_json(run_dir / "run.json", {k: v for k, v in record.items() if k not in numbers})
+    write_json(run_dir / "metrics.json", numbers)  # last: its presence means the run finished writing
+
+
 def _no_number(run_dir: Path, plan: Plan, seed: int, status: str, reason: str, **extra: Any) -> None:
     """A run without a number: its status and reason, and a checkpoint.pt holding only those
     (the DVC output must exist)."""
     write_checkpoint(run_dir / "checkpoint.pt", {"status": status, "reason": reason})
-    write_json(run_dir / "metrics.json", {"entry": plan.entry, "table": plan.table, "seed": seed,
-                                          "status": status, "reason": reason, **extra})
+    write_run(run_dir, {"entry": plan.entry, "table": plan.table, "seed": seed, "status": status, "reason": reason,
+                        **extra})
 
 
 def train_stage(plan: Plan, selected: dict, seed: int, data_dir: str, run_dir: Path, run) -> None:
-    """Train one (entry, seed) and write runs/<entry>/<seed>/{metrics.json, checkpoint.pt}.
+    """Train one (entry, seed) and write runs/<entry>/<seed>/{metrics.json, run.json, checkpoint.pt}.
 
     `run`: a bench.train.loop.RunConfig (device, engine, resume points).
     """
@@ -88,7 +110,7 @@ def train_stage(plan: Plan, selected: dict, seed: int, data_dir: str, run_dir: P
         if world_from_env().main:
             _no_number(run_dir, plan, seed, "failed", str(exc), step=exc.step)
             (run_dir / "resume.pt").unlink(missing_ok=True)
-        print(f"{plan.entry} seed {seed}: FAILED: {exc} (recorded in {run_dir / 'metrics.json'}; "
+        print(f"{plan.entry} seed {seed}: FAILED: {exc} (recorded in {run_dir / 'run.json'}; "
               f"`dvc repro -f train@{plan.entry}-{seed}` retries)", file=sys.stderr)
         return
     if not world_from_env().main:  # torchrun: rank 0 writes the run's outputs
@@ -96,6 +118,6 @@ def train_stage(plan: Plan, selected: dict, seed: int, data_dir: str, run_dir: P
     if selected.get("param"):
         metrics["selected"] = {k: selected[k] for k in ("param", "value", "scores", "split") if k in selected}
     write_checkpoint(run_dir / "checkpoint.pt", state)
-    write_json(run_dir / "metrics.json", metrics)
+    write_run(run_dir, metrics)
     speed = f" ({metrics['images_per_s']:.0f} img/s on {metrics['device']})" if metrics["images_per_s"] else ""
     print(f"{plan.entry} seed {seed}: top1 {metrics['top1']:.2f}% in {metrics['wall_time_s']:.1f} s{speed}")
