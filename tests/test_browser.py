@@ -1,8 +1,10 @@
 """The report in a real browser: Debian's headless Chromium through Selenium (slow).
 
 Renders a report with hostile names, claims and figures, opens it from a file
-URL (no network), and asserts on the screenshot's size, the visible text, the
-rendered SVG figures and that no script ran. Needs `apt-get install chromium
+URL (no network) at a 1280 px desktop width and a 390 px phone width, and
+asserts: no horizontal page scroll, the gate's banner, the direction-aware
+badge of the worse cell, the visible text, the rendered SVG figures (within
+the page width) and that no script ran. Needs `apt-get install chromium
 chromium-driver`; skipped without them, unless BENCH_REQUIRE_BROWSER=1 (CI)
 makes their absence a failure.
 """
@@ -52,27 +54,45 @@ def test_report_in_headless_chromium(tmp_path):
     page.write_text(render_html({"t1": table}, judge({"t1": table}, runs), "Browser check", runs,
                                 judge_claims({"t1": table}, runs)), encoding="utf-8")
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
-    try:
-        browser.get(page.as_uri())
-        text = browser.find_element(By.TAG_NAME, "body").text
-        png = browser.get_screenshot_as_png()
-        figures = browser.find_elements(By.CSS_SELECTOR, "figure svg")
-        sizes = [(f.size["width"], f.size["height"]) for f in figures]
-        with pytest.raises(NoAlertPresentException):
-            browser.switch_to.alert.text  # noqa: B018  (no alert(): the hostile names stayed text)
-    finally:
-        browser.quit()
+    seen = {}
+    for width, height in ((1280, 900), (390, 844)):  # a desktop window and a phone
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}",
+                    "--disable-background-networking"):
+            options.add_argument(arg)
+        browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
+        try:
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+            browser.get(page.as_uri())
+            seen[width] = {
+                "text": browser.find_element(By.TAG_NAME, "body").text,
+                "png": browser.get_screenshot_as_png(),
+                "sizes": [(f.size["width"], f.size["height"]) for f in browser.find_elements(By.CSS_SELECTOR,
+                                                                                              "figure svg")],
+                "scroll": browser.execute_script("return document.documentElement.scrollWidth"),
+                "inner": browser.execute_script("return window.innerWidth"),
+                "banner": browser.find_element(By.ID, "gate").text,
+                "worse": browser.find_elements(By.CSS_SELECTOR, ".badge.DISCREPANT.worse"),
+            }
+            seen[width]["worse"] = [e.text for e in seen[width]["worse"]]
+            with pytest.raises(NoAlertPresentException):
+                browser.switch_to.alert.text  # noqa: B018  (no alert(): the hostile names stayed text)
+        finally:
+            browser.quit()
 
+    for width, got in seen.items():
+        assert got["inner"] == width and got["scroll"] <= width, (width, got["scroll"])  # no sideways page scroll
+        assert got["banner"].startswith("CI gate: FAIL") and "eb" in got["banner"]
+        assert [w.lower() for w in got["worse"]] == ["discrepant: worse"]  # (the CSS may upper-case badges)
+        assert len(got["sizes"]) == 4 and all(w > 150 and h > 60 and w <= width for w, h in got["sizes"])
+    png, text, sizes = seen[1280]["png"], seen[1280]["text"], seen[1280]["sizes"]
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     assert width == 1280 and 600 <= height <= 900  # the viewport of a 1280 x 900 window
-    for visible in ("Browser check", "Summary", "Claims", "Hostile <script>alert(1)</script> table",
+    for visible in ("Browser check", "CI gate: FAIL", "Summary", "Claims", "Hostile <script>alert(1)</script> table",
                     "<img src=x onerror=alert(2)> a beats b", "REPRODUCED", "DISCREPANT",
                     "direction reproduced, effect size differs"):
         assert visible in text, visible
-    assert len(sizes) == 4 and all(w > 150 and h > 100 for w, h in sizes)  # the figures really render
+    assert len(sizes) == 4 and all(w > 300 and h > 60 for w, h in sizes)  # the figures really render
