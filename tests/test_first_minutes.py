@@ -247,6 +247,19 @@ def test_every_stage_announces_its_place_and_the_time_left(tmp_path):
     assert progress.line("train@zz-0", tmp_path) is None
 
 
+def test_a_stage_announces_itself_only_when_dvc_runs_it(tmp_path, monkeypatch, capsys):
+    from bench import progress
+    from bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    progress.write(tmp_path / "plan", progress.estimates({"a": {"recipe": {}}}, [0], tmp_path / "runs"))
+    main(["show", "--verdicts", "absent.csv"])
+    assert "[stage" not in capsys.readouterr().err
+    monkeypatch.setenv("DVC_STAGE", "train@a-0")  # what `dvc repro` sets for a stage's command
+    main(["show", "--verdicts", "absent.csv"])
+    assert capsys.readouterr().err.startswith("[stage 4/7] train@a-0")
+
+
 def test_record_reference_writes_or_adds_an_entrys_published_line():
     from bench.reference import _set_published
 

@@ -260,3 +260,38 @@ def test_other_suites_collapse_to_one_line(judged):
     html = render_html({"t1": table}, v.assign(n_runs=0), selected=set(), seeds=3)
     assert '<details class="suite" id="t1"><summary><strong>' in html and "not run: " in html
     assert '<h2 id="t1">' in render_html({"t1": table}, v, selected=set())  # a table with runs stays open
+
+
+def test_compare_lists_the_cells_that_moved_with_their_verdict_change(judged, tmp_path, monkeypatch):
+    import subprocess
+
+    from bench.cli import main
+
+    _, _, v = judged
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    monkeypatch.chdir(tmp_path)
+    for k, val in env.items():
+        monkeypatch.setenv(k, val)
+    (tmp_path / "results").mkdir()
+    v.to_csv("results/verdicts.csv", index=False)
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(["git", "add", "-A"], check=True)
+    subprocess.run(["git", "commit", "-qm", "before"], check=True)
+    after = v.copy()
+    after.loc[after.entry == "eb", ["mean", "verdict", "worse"]] = [79.9, "REPRODUCED", False]
+    after.to_csv("results/verdicts.csv", index=False)
+    assert main(["report", "--compare", "HEAD"]) == 0
+    out = [line for line in capsys_lines(main, ["report", "--compare", "HEAD"])]
+    assert any("`eb`" in line and "DISCREPANT: worse → REPRODUCED" in line and "+9.9" in line for line in out)
+    assert not any("`ea`" in line for line in out)  # unchanged cells are not listed
+    assert main(["report", "--compare", "no-such-rev"]) == 2
+
+
+def capsys_lines(main, argv):
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        main(argv)
+    return buf.getvalue().splitlines()

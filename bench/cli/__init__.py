@@ -29,20 +29,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _stage(args) -> str | None:
-    """The DVC stage this command is, for the `[stage k/N]` line (bench.progress)."""
-    if args.command in ("prepare", "plan", "collect", "stats", "report"):
-        return args.command
-    if args.command == "select":
-        return f"select@{args.entry}"
-    if args.command == "train":
-        return f"train@{args.entry}-{args.seed}"
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     args = parser().parse_args(argv)
-    stage = _stage(args)
+    stage = os.environ.get("DVC_STAGE")  # set by `dvc repro` for each stage's command: "train@vit_p4_digits-0"
     if stage:
         from bench.progress import announce
 

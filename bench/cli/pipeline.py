@@ -151,6 +151,13 @@ def cmd_power(args) -> int:
 def cmd_report(args) -> int:
     import pandas as pd
 
+    if args.compare:  # per-cell differences between two experiments, printed; the report is not rewritten
+        from bench.compare import compare, read_at, render
+
+        old, new = read_at(args.compare, args.verdicts), read_at(args.against, args.verdicts)
+        sys.stdout.write(render(compare(old, new), args.compare, args.against or "workspace"))
+        return 0
+
     from bench.io import write_text
     from bench.params import every_suite
     from bench.report import render_html, render_markdown
@@ -232,6 +239,10 @@ def register(sub) -> None:
     s.add_argument("--runs", default="results/runs.csv")
     s.add_argument("--power", default="results/power.csv")
     s.add_argument("--out-dir", default="reports")
+    s.add_argument("--compare", metavar="REV", help="instead of rendering: print the cells whose mean, runs or "
+                                                   "verdict differ between REV (a git revision or a DVC "
+                                                   "experiment) and the workspace")
+    s.add_argument("--against", metavar="REV", help="with --compare: the second revision (default: the workspace)")
     s.set_defaults(func=cmd_report)
     s = sub.add_parser("check", help="CI gate: exit 1 when a cell is DISCREPANT in the worse direction "
                                      "or a claim is CONTRADICTED")
