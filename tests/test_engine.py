@@ -56,7 +56,8 @@ def test_resume_gives_the_uninterrupted_weights(plan_kind, digits_dir, tmp_path,
         plan = tiny_plan(steps=9, ema=0.9)
         plan["recipe"]["optimizer"]["sam"] = {"rho": 0.05, "adaptive": False, "m": 16}
         plan["model_kwargs"]["drop_rate"] = 0.1  # the global RNG (dropout) must resume too
-    full, full_state = train(as_plan(plan), 5, digits_dir, RunConfig("cpu", progress=False))
+    full, full_state = train(as_plan(plan), 5, digits_dir, RunConfig("cpu", progress=False,
+                                                                      run_dir=tmp_path / "full"))
 
     run_dir = tmp_path / "run"
     _stop_at(monkeypatch, 6)  # dies during step 7; the last resume point is after step 4
@@ -69,6 +70,15 @@ def test_resume_gives_the_uninterrupted_weights(plan_kind, digits_dir, tmp_path,
     for key, value in full_state.items():
         torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
     assert resumed["top1"] == full["top1"] and resumed["train_loss"] == full["train_loss"]
+    # the per-step log (dvclive) of the resumed run is the uninterrupted run's: no step twice, none missing
+    from bench.train.steplog import series_dir
+
+    for name in ("loss", "lr"):
+        a = (series_dir(tmp_path / "full") / f"{name}.tsv").read_text().splitlines()
+        b = (series_dir(run_dir) / f"{name}.tsv").read_text().splitlines()
+        assert [line.split("\t")[0] for line in b] == [line.split("\t")[0] for line in a] == ["step"] + [
+            str(s) for s in range(1, 10)]
+        assert b == a
 
 
 def test_resume_file_of_another_plan_is_ignored(digits_dir, tmp_path, monkeypatch, capsys):

@@ -114,6 +114,10 @@ def cmd_stats(args) -> int:
     write_text(args.out, verdicts.to_csv(index=False))
     write_text(args.claims_out, claims.to_csv(index=False))
     write_text(args.power_out, operating(tables, verdicts, len(params.seeds), alpha).to_csv(index=False))
+    ran = verdicts[verdicts.n_runs > 0]
+    for metric in ("top1", "top1_err"):  # `dvc plots show`: one metric per figure
+        mine = ran[ran.metric == metric][["table", "entry", "published", "mean", "std", "verdict"]]
+        write_text(Path(args.plots_dir) / f"{metric}.csv", mine.to_csv(index=False))
     write_json(args.summary_out, summary(verdicts, claims))
     print(f"judged {len(verdicts)} cells into {args.out}: " + ", ".join(
         f"{v} {k}" for k, v in verdicts.verdict.value_counts().items()))
@@ -228,6 +232,7 @@ def register(sub) -> None:
     s.add_argument("--claims-out", default="results/claims.csv")
     s.add_argument("--summary-out", default="results/summary.json", help="counts for `dvc metrics`")
     s.add_argument("--power-out", default="results/power.csv", help="the gate's operating characteristics")
+    s.add_argument("--plots-dir", default="results/plots", help="reference vs reproduced, one CSV per metric")
     s.set_defaults(func=cmd_stats)
     s = sub.add_parser("power", help="how often the gate is wrong, per table (simulated with its exact rules)")
     s.add_argument("--verdicts", default="results/verdicts.csv", help="observed spreads, when the stage ran")

@@ -37,6 +37,7 @@ from bench.train import resume as resuming
 from bench.train.engine import make_engine
 from bench.train.optim import build_optimizer, build_schedule
 from bench.train.sam import sam_step, sgd_step
+from bench.train.steplog import StepLog
 
 
 class TrainingDiverged(BenchError):
@@ -195,8 +196,12 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
                       schedule=schedule, ema=ema, generator=generator,
                       feed_state=state.feed.state() if state.feed.state else None)
 
-    loss = _steps(f"{plan.entry} seed {seed}", steps, start, state, step_fn, engine, world, run, resume_path,
-                  checkpoint)
+    log = StepLog(run.run_dir if world.main else None, steps, start, recipe.batch_size)
+    try:
+        loss = _steps(f"{plan.entry} seed {seed}", steps, start, state, step_fn, engine, world, run, resume_path,
+                      checkpoint, log)
+    finally:
+        log.close()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     wall = clock.elapsed()
@@ -266,7 +271,7 @@ class _State:
 
 
 def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, world, run: RunConfig,
-           resume_path: Path | None, checkpoint) -> torch.Tensor:
+           resume_path: Path | None, checkpoint, log: StepLog) -> torch.Tensor:
     """The optimizer steps from `start` to `steps`; returns the last loss.
 
     Saves a resume point every `run.checkpoint_every` steps and when SIGTERM arrives (then stops).
@@ -286,6 +291,7 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
             x, y = next(feed.batches)
             if world.active and not feed.sharded:  # in-memory data: every rank drew the global batch
                 x, y = ddp.shard(x, world), ddp.shard(y, world)
+            lr = state.optimizer.param_groups[0]["lr"]  # this step's
             loss = step_fn(engine.batch(x), y)
             schedule.step()
             if ema is not None:
@@ -301,6 +307,7 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
                     raise TrainingDiverged(f"loss is not finite (NaN or inf) from step {int(first_bad)}",
                                            int(first_bad))
                 bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+            log.step(step, loss, lr)
             after_step(step)
             if save:
                 checkpoint(done)
