@@ -295,3 +295,21 @@ def capsys_lines(main, argv):
     with contextlib.redirect_stdout(buf):
         main(argv)
     return buf.getvalue().splitlines()
+
+
+def test_learning_curves_from_the_runs_per_step_logs(judged, tmp_path):
+    """One panel per cell that ran, seeds overlaid, from runs/<entry>/<seed>/dvclive/.../train/*.tsv."""
+    from bench.report.plots import learning_curves
+    from bench.train.steplog import series_dir
+
+    table, runs, v = judged
+    for seed in (0, 1):
+        d = series_dir(tmp_path / "runs" / "ea" / str(seed))
+        d.mkdir(parents=True)
+        (d / "loss.tsv").write_text("step\tloss\n" + "".join(f"{s}\t{2.0 / s}\n" for s in range(1, 11)))
+        (d / "lr.tsv").write_text("step\tlr\n" + "".join(f"{s}\t{0.1 * (1 - s / 10)}\n" for s in range(1, 11)))
+    svg = learning_curves(table, tmp_path / "runs", {"ea": [0, 1, 2], "eb": [0]})
+    assert svg.startswith("<svg") and "seed 0" in svg and "seed 1" in svg and "training loss" in svg
+    assert learning_curves(table, tmp_path / "none", {"ea": [0]}) is None
+    html = render_html({"t1": table}, v, runs=runs, runs_dir=tmp_path / "runs")
+    assert html.count("training loss") >= 1

@@ -101,7 +101,8 @@ def _claims(claims: pd.DataFrame | None) -> list[dict]:
 
 def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report",
                 runs: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
-                power: pd.DataFrame | None = None, selected: set[str] | None = None, seeds: int = 3) -> str:
+                power: pd.DataFrame | None = None, selected: set[str] | None = None, seeds: int = 3,
+                runs_dir: str | Path = "runs") -> str:
     """The page. `selected`: ids of the selected suite's tables (open; the others collapse to one line
     unless they have runs); None: every table open."""
     from bench.check import failing
@@ -134,6 +135,11 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
                                plots.seed_dots(mine, t.metric)) if f]
         if runs is not None and mine.n_runs.gt(0).any():
             figures += [plots.effect_chart(t, runs, fig) for fig in t.figures]
+            seeds_of = {r["entry"]: [int(x) for x in str(r["seeds"]).split(";") if x]
+                        for r in mine.to_dict("records") if r.get("seeds") and not r.get("derived_from")}
+            curves = plots.learning_curves(t, runs_dir, seeds_of)
+            if curves:
+                figures.append(curves)
         card = protocol.card(t)
         kinds = [k for row in card for item in row["values"] for k, _ in item["parts"]]
         sections.append({"table": t, "rows": rows, "counts": counts.loc[t.id].to_dict() if t.id in counts.index

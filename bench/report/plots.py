@@ -153,3 +153,48 @@ def no_script(svg: str) -> str:
     if re.search(r"<script|<[^>]*\son\w+\s*=", svg, flags=re.IGNORECASE):
         raise ValueError("refusing an SVG with a script or an event handler")
     return svg
+
+
+def learning_curves(table, runs_dir, seeds_of: dict[str, list[int]]) -> str | None:
+    """Small multiples, one panel per cell that ran: each seed's training loss (lines) and the learning
+    rate (dashed, right axis), from the runs' per-step logs (bench.train.steplog)."""
+    from bench.train.steplog import series_dir
+
+    def read(path):
+        try:
+            frame = pd.read_csv(path, sep="\t")
+        except (OSError, ValueError):
+            return None
+        return frame if len(frame) else None
+
+    panels = []
+    for e in table.entries.values():
+        curves = {s: read(series_dir(f"{runs_dir}/{e.id}/{s}") / "loss.tsv") for s in seeds_of.get(e.id, [])}
+        curves = {s: c for s, c in curves.items() if c is not None}
+        if curves:
+            lr = read(series_dir(f"{runs_dir}/{e.id}/{min(curves)}") / "lr.tsv")
+            panels.append((e, curves, lr))
+    if not panels:
+        return None
+    plt = _plt()
+    cols = min(2, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.4 * rows), squeeze=False)
+    for ax, (e, curves, lr) in zip(axes.flat, panels):
+        for k, (seed, c) in enumerate(sorted(curves.items())):
+            ax.plot(c["step"], c["loss"], lw=1.0, color=f"C{k}", label=f"seed {seed}")
+        ax.set_title(_label(e.row, e.column), fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("training loss", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if lr is not None:
+            twin = ax.twinx()
+            twin.plot(lr["step"], lr["lr"], ls="--", lw=0.8, color="#7f8c8d")
+            twin.set_ylabel("lr (dashed)", fontsize=7, color="#5d6d7e")
+            twin.tick_params(labelsize=6, colors="#5d6d7e")
+            twin.spines["right"].set_visible(True)
+        ax.legend(frameon=False, fontsize=6)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _svg(fig)
