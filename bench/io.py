@@ -56,3 +56,9 @@ def read_json(path: Path, what: str) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise BenchError(f"{path} is not valid JSON ({exc}); rerun the stage that writes it") from None
+
+
+def series_dir(run_dir: str | Path) -> Path:
+    """Where a run's per-step logs are (dvclive's layout): written by bench.train.steplog, drawn by the
+    report's learning curves and by `dvc plots show`."""
+    return Path(run_dir) / "dvclive" / "plots" / "metrics" / "train"

@@ -71,7 +71,7 @@ def test_resume_gives_the_uninterrupted_weights(plan_kind, digits_dir, tmp_path,
         torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
     assert resumed["top1"] == full["top1"] and resumed["train_loss"] == full["train_loss"]
     # the per-step log (dvclive) of the resumed run is the uninterrupted run's: no step twice, none missing
-    from bench.train.steplog import series_dir
+    from bench.io import series_dir
 
     for name in ("loss", "lr"):
         a = (series_dir(tmp_path / "full") / f"{name}.tsv").read_text().splitlines()

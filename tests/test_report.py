@@ -300,7 +300,7 @@ def capsys_lines(main, argv):
 def test_learning_curves_from_the_runs_per_step_logs(judged, tmp_path):
     """One panel per cell that ran, seeds overlaid, from runs/<entry>/<seed>/dvclive/.../train/*.tsv."""
     from bench.report.plots import learning_curves
-    from bench.train.steplog import series_dir
+    from bench.io import series_dir
 
     table, runs, v = judged
     for seed in (0, 1):

@@ -158,7 +158,7 @@ def no_script(svg: str) -> str:
 def learning_curves(table, runs_dir, seeds_of: dict[str, list[int]]) -> str | None:
     """Small multiples, one panel per cell that ran: each seed's training loss (lines) and the learning
     rate (dashed, right axis), from the runs' per-step logs (bench.train.steplog)."""
-    from bench.train.steplog import series_dir
+    from bench.io import series_dir
 
     def read(path):
         try:

@@ -15,12 +15,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from bench.io import series_dir
+
 POINTS = 50
 NAMES = ("loss", "lr", "images_per_s")
-
-
-def series_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "dvclive" / "plots" / "metrics" / "train"
 
 
 def _truncate(run_dir: Path, step: int) -> None:
