@@ -124,24 +124,20 @@ def _number(value) -> float | int | None:
 
 
 def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
-    """Counts per table and per claim verdict, and compute spent: results/summary.json for `dvc metrics`."""
-    tables = {}
-    for tid, frame in verdicts.groupby("table", sort=False):
-        counts = frame.verdict.value_counts()
-        own = frame[frame.get("derived_from", pd.Series("", index=frame.index)).fillna("") == ""]
-        tables[tid] = {**{k: int(counts.get(k, 0)) for k in (stats.REPRODUCED, stats.INCONCLUSIVE,
-                                                             stats.DISCREPANT, stats.UNAVAILABLE)},
-                       **({stats.NO_REFERENCE: int(counts[stats.NO_REFERENCE])}
-                          if stats.NO_REFERENCE in counts else {}),
-                       "device_hours": round(float(own.device_hours.fillna(0).sum()), 4)}
-    per_claim = claims.drop_duplicates("claim")
-    # Per cell that ran, under a stable key (table/entry): `dvc metrics diff` then shows which cell moved.
+    """results/summary.json, the file `dvc metrics` and `dvc exp show` read: per cell that ran, its reproduced
+    mean and its delta to the reference under the entry's id (`cells.<entry>.mean`), so `dvc metrics diff`
+    names the cell that moved; then the verdict counts and the compute spent. Everything else (spreads,
+    CIs, per-table counts) is in results/verdicts.csv and the report."""
     ran = verdicts[verdicts.n_runs > 0]
-    per_cell = {f"{r['table']}/{r['entry']}": {k: _number(r.get(k)) for k in ("mean", "std", "delta", "n_runs")}
-                for r in ran.to_dict("records")}
-    return {"cells": int(len(verdicts)), "tables": tables, "per_cell": per_cell,
-            "claims": {k: int(v) for k, v in per_claim.claim_verdict.value_counts().items()},
-            "device_hours": round(sum(t["device_hours"] for t in tables.values()), 4)}
+    cells = {r["entry"]: {"mean": _number(r.get("mean")), "delta": _number(r.get("delta"))}
+             for r in ran.to_dict("records")}
+    own = verdicts[verdicts.get("derived_from", pd.Series("", index=verdicts.index)).fillna("") == ""]
+    counts = verdicts.verdict.value_counts()
+    return {"cells": cells,
+            "verdicts": {k: int(counts.get(k, 0)) for k in (stats.REPRODUCED, stats.INCONCLUSIVE, stats.DISCREPANT,
+                                                             stats.UNAVAILABLE, stats.NO_REFERENCE)},
+            "claims": {k: int(v) for k, v in claims.drop_duplicates("claim").claim_verdict.value_counts().items()},
+            "device_hours": round(float(own.device_hours.fillna(0).sum()), 4)}
 
 
 def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:

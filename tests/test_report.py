@@ -313,3 +313,30 @@ def test_learning_curves_from_the_runs_per_step_logs(judged, tmp_path):
     assert learning_curves(table, tmp_path / "none", {"ea": [0]}) is None
     html = render_html({"t1": table}, v, runs=runs, runs_dir=tmp_path / "runs")
     assert html.count("training loss") >= 1
+
+
+def test_dvc_metrics_diff_names_the_cell_that_moved(judged, tmp_path):
+    """results/summary.json keeps per-cell means and deltas under the entry's id: `dvc metrics diff`
+    between two revisions shows which cell moved and by how much."""
+    import json
+    import subprocess
+
+    from bench.verdicts import judge_claims, summary
+
+    table, runs, v = judged
+    run = lambda *a: subprocess.run(a, cwd=tmp_path, capture_output=True, text=True, check=True)  # noqa: E731
+    env = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    (tmp_path / "dvc.yaml").write_text("metrics:\n  - summary.json\n")
+    first = summary(v, judge_claims({"t1": table}, runs))
+    assert set(first) == {"cells", "verdicts", "claims", "device_hours"} and set(first["cells"]) == {"ea", "eb"}
+    (tmp_path / "summary.json").write_text(json.dumps(first))
+    run("git", "add", "-A")
+    run("git", *env, "commit", "-qm", "first")
+    moved = v.copy()
+    moved.loc[moved.entry == "eb", "mean"] += 1.5
+    (tmp_path / "summary.json").write_text(json.dumps(summary(moved, judge_claims({"t1": table}, runs))))
+    diff = run("dvc", "metrics", "diff", "--json").stdout
+    changes = json.loads(diff)["summary.json"]
+    assert set(changes) == {"cells.eb.mean"} and changes["cells.eb.mean"]["diff"] == pytest.approx(1.5, abs=1e-3)
