@@ -160,7 +160,7 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
             "ungated": sorted(set(ungated.claim)) if len(ungated) else [],
             "decided": int(verdicts.verdict.isin([REPRODUCED, DISCREPANT]).sum()),
             "ran": int(verdicts.n_runs.gt(0).sum())}
-    return _env().get_template("report.html.j2").render(gate=gate,
+    return _env().get_template("report.html.j2").render(gate=gate, seeds=seeds,
         title=title, sections=sections, verdict_names=VERDICTS, claims=claim_items,
         claim_counts={v: sum(c["verdict"] == v for c in claim_items) for v in CLAIM_BEST_FIRST},
         claim_labels=CLAIM_LABELS, compute_svg=plots.no_script(compute_svg) if compute_svg else None,

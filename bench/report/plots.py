@@ -66,9 +66,13 @@ def published_vs_reproduced(verdicts: pd.DataFrame, margin: float, metric: str) 
     for verdict, group in done.groupby("verdict"):
         ax.errorbar(group.published, group["mean"], yerr=group["std"].fillna(0), fmt="o", ms=5, capsize=2,
                     color=COLORS.get(verdict, "#34495e"), label=verdict)
-    for r in done.itertuples():  # each point named: the entry id, beside it
-        ax.annotate(r.entry, (r.published, r.mean), xytext=(4, -3), textcoords="offset points", fontsize=8,
-                    color="#1d2330")
+    names = []
+    for k, r in enumerate(done.itertuples(), start=1):  # each point numbered, the numbers named beside the axes
+        ax.annotate(str(k), (r.published, r.mean), xytext=(5, 2), textcoords="offset points", fontsize=9,
+                    fontweight="bold", color="#1d2330")
+        names.append(f"{k}: {r.entry}")
+    ax.text(1.03, 1.0, "\n".join(names), transform=ax.transAxes, fontsize=8, va="top", ha="left",
+            color="#1d2330")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel(f"reference {metric}")
@@ -177,24 +181,22 @@ def learning_curves(table, runs_dir, seeds_of: dict[str, list[int]]) -> str | No
     if not panels:
         return None
     plt = _plt()
-    cols = min(2, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.4 * rows), squeeze=False)
+    cols = 1  # one panel per line: legible on a phone as on a desktop
+    rows = len(panels)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0, 2.3 * rows), squeeze=False)
     for ax, (e, curves, lr) in zip(axes.flat, panels):
         for k, (seed, c) in enumerate(sorted(curves.items())):
             ax.plot(c["step"], c["loss"], lw=1.0, color=f"C{k}", label=f"seed {seed}")
-        ax.set_title(_label(e.row, e.column), fontsize=8)
-        ax.set_xlabel("step", fontsize=8)
-        ax.set_ylabel("training loss", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_title(_label(e.row, e.column), fontsize=9)
+        ax.set_xlabel("step", fontsize=9)
+        ax.set_ylabel("training loss", fontsize=9)
+        ax.tick_params(labelsize=8)
         if lr is not None:
             twin = ax.twinx()
             twin.plot(lr["step"], lr["lr"], ls="--", lw=0.8, color="#7f8c8d")
-            twin.set_ylabel("lr (dashed)", fontsize=7, color="#5d6d7e")
-            twin.tick_params(labelsize=6, colors="#5d6d7e")
+            twin.set_ylabel("lr (dashed)", fontsize=8, color="#5d6d7e")
+            twin.tick_params(labelsize=7, colors="#5d6d7e")
             twin.spines["right"].set_visible(True)
-        ax.legend(frameon=False, fontsize=6)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
+        ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return _svg(fig)
