@@ -96,3 +96,38 @@ def test_report_in_headless_chromium(tmp_path):
                     "direction reproduced, effect size differs"):
         assert visible in text, visible
     assert len(sizes) == 4 and all(w > 300 and h > 60 for w, h in sizes)  # the figures really render
+
+
+def test_dvc_plots_show_renders_offline_one_metric_per_plot(tmp_path):
+    """`dvc plots show` on the committed runs: the page loads Vega from vendor/vega/ (no CDN) and every plot
+    draws; each plot is one file of one metric."""
+    import subprocess
+
+    chromium, driver_path = _browser_paths()
+    from selenium import webdriver
+
+    from conftest import copy_repo
+
+    repo = copy_repo(tmp_path / "repo", skip=("reports/", "dvc.lock"))
+    shown = subprocess.run(["dvc", "plots", "show"], cwd=repo, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    page = repo / "dvc_plots" / "index.html"
+    html = page.read_text()
+    assert "cdn.jsdelivr" not in html and 'src="../vendor/vega/vega.min.js"' in html
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
+                "--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND"):  # no network at all
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
+    try:
+        browser.get(page.as_uri())
+        ids = browser.execute_script("return Array.from(document.querySelectorAll('body > div[id]')).map(d => d.id)")
+        drawn = browser.execute_script(
+            "return Array.from(document.querySelectorAll('body > div[id]')).filter("
+            "d => d.querySelector('canvas, svg.marks')).length")
+    finally:
+        browser.quit()
+    assert ids and drawn == len(ids), (drawn, len(ids))
+    assert any(i.endswith("train_loss_tsv") for i in ids) and any(i.endswith("train_lr_tsv") for i in ids)
+    assert {"results_plots_top1_csv", "results_plots_top1_err_csv"} <= set(ids)  # accuracy and error apart
