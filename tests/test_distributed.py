@@ -19,25 +19,31 @@ sys.path.insert(0, {tests!r})
 from conftest import as_plan, tiny_plan
 from bench.train.loop import RunConfig, train
 import torch.distributed as dist
-plan = tiny_plan(steps=4, batch_size=32, accum_steps={accum})
+plan = tiny_plan(steps={steps}, batch_size=32, accum_steps={accum})
 plan["recipe"]["optimizer"]["sam"] = {{"rho": 0.05, "adaptive": False, "m": {m}}}
+if {decay_in_loss}:  # the official SAM code's weight decay: 0.5 wd ||w||^2 in the loss
+    plan["recipe"]["optimizer"].update(name="sgd", lr=0.1, weight_decay=0.05)
+    plan["recipe"]["weight_decay_mode"] = "loss"
 metrics, state = train(as_plan(plan), 2, {data!r}, RunConfig("cpu", progress=False))
-if dist.get_rank() == 0:
-    torch.save({{"state": state, "metrics": metrics}}, {out!r})
+torch.save({{"state": state, "metrics": metrics}}, {out!r} + f".rank{{dist.get_rank()}}")
 dist.destroy_process_group()
 """
 
 
-@pytest.mark.parametrize("m,accum", [(None, 2), (8, 1)])
-def test_two_process_sam_equals_one_process_with_per_device_perturbations(m, accum, digits_dir, tmp_path):
+def _torchrun(tmp_path, digits_dir, m, accum, steps=4, decay_in_loss=False):
     script = tmp_path / "run.py"
     out = tmp_path / "out.pt"
     script.write_text(SCRIPT.format(tests=str(ROOT / "tests"), data=str(digits_dir), out=str(out), m=m,
-                                    accum=accum))
+                                    accum=accum, steps=steps, decay_in_loss=decay_in_loss))
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    distributed = torch.load(out, weights_only=False)
+    return [torch.load(f"{out}.rank{r}", weights_only=False) for r in (0, 1)]
+
+
+@pytest.mark.parametrize("m,accum", [(None, 2), (8, 1)])
+def test_two_process_sam_equals_one_process_with_per_device_perturbations(m, accum, digits_dir, tmp_path):
+    distributed, _ = _torchrun(tmp_path, digits_dir, m, accum)
 
     # one process: m = 16 (each device's share of 32) or the same m = 8 chunks
     plan = tiny_plan(steps=4, batch_size=32, accum_steps=accum)
@@ -47,3 +53,20 @@ def test_two_process_sam_equals_one_process_with_per_device_perturbations(m, acc
         torch.testing.assert_close(distributed["state"][key], value, rtol=1e-3, atol=1e-5, msg=key)  # all-reduce order; AdamW on ~0 grads
     assert distributed["metrics"]["devices"] == 2 and distributed["metrics"]["test_examples"] == 450
     assert abs(distributed["metrics"]["top1"] - single["top1"]) <= 100 / 450 + 1e-9  # at most one image flips
+
+
+def test_sam_with_decay_in_the_loss_keeps_the_replicas_identical(digits_dir, tmp_path):
+    """One perturbation per device and the official in-loss weight decay: the decay term at each device's
+    own w + e must be averaged with the gradients, else the ranks' weights drift apart (they did: the term
+    was added after DDP's all-reduce). After 10 steps both ranks hold the same weights, and they equal one
+    process with m = 16 (each device's share), whose chunks are averaged the same way."""
+    rank0, rank1 = _torchrun(tmp_path, digits_dir, None, 1, steps=10, decay_in_loss=True)
+    for key, value in rank0["state"].items():
+        torch.testing.assert_close(rank1["state"][key], value, rtol=0, atol=1e-6, msg=key)
+    plan = tiny_plan(steps=10, batch_size=32)
+    plan["recipe"]["optimizer"].update(name="sgd", lr=0.1, weight_decay=0.05, sam={"rho": 0.05, "adaptive": False,
+                                                                                   "m": 16})
+    plan["recipe"]["weight_decay_mode"] = "loss"
+    _, state = train(as_plan(plan), 2, digits_dir, RunConfig("cpu", progress=False))
+    for key, value in state.items():
+        torch.testing.assert_close(rank0["state"][key], value, rtol=1e-3, atol=1e-5, msg=key)

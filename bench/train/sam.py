@@ -20,6 +20,9 @@ As the paper ran it (google-research/sam, flax_training.train_step):
     what is clipped. `l2` does that (and the base optimizer then has no
     weight decay of its own); l2 = 0 leaves decay to the optimizer.
   * clipping applies to the final (averaged) SAM gradient.
+  * distributed with one perturbation per device, the in-loss decay at w + e_r
+    is averaged over devices like the rest of the gradient (l2 (w + mean e_r)),
+    so every replica takes the same step.
 
 The step is a function over a plain base optimizer (SGD, AdamW), so the
 learning-rate schedule acts on that optimizer as usual. `amp` is the
@@ -131,12 +134,26 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
             for p, e in zip(params, eps):
                 p.add_(e)
         optimizer.zero_grad(set_to_none=True)
+        synced = chunks == 1  # DDP all-reduces this backward's gradient (no_sync otherwise)
         with frozen_bn_stats(model):
-            accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp, no_sync, sync_last=chunks == 1)
-        add_l2(params, l2)  # at w + e, as the official loss is evaluated there
+            accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp, no_sync, sync_last=synced)
+        replicated = synced and all_reduce is not None and l2
+        if not replicated:
+            add_l2(params, l2)  # at w + e, as the official loss is evaluated there
         with torch.no_grad():
             for p, e in zip(params, eps):
                 p.sub_(e)
+            if replicated:
+                # The decay term at each device's own w + e_r belongs inside the average DDP just took:
+                # mean_r l2 (w + e_r) = l2 (w + mean_r e_r). Added after it per device, it made the
+                # replicas' weights drift apart.
+                mean_eps = [e.clone() for e in eps]
+                all_reduce(mean_eps)
+                for p, e in zip(params, mean_eps):
+                    if p.grad is None:
+                        p.grad = l2 * (p.detach() + e)
+                    else:
+                        p.grad.add_(p + e, alpha=l2)
             if chunks > 1:  # average the chunks' SAM gradients, as the replicas' were
                 grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
                 if averaged is None:
