@@ -70,3 +70,44 @@ def test_sam_with_decay_in_the_loss_keeps_the_replicas_identical(digits_dir, tmp
     _, state = train(as_plan(plan), 2, digits_dir, RunConfig("cpu", progress=False))
     for key, value in state.items():
         torch.testing.assert_close(rank0["state"][key], value, rtol=1e-3, atol=1e-5, msg=key)
+
+
+NAN_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from conftest import as_plan, tiny_plan
+import torch.distributed as dist
+from bench.train import loop
+from bench.train.loop import RunConfig, TrainingDiverged, train
+
+calls = {{"n": 0}}
+plain = loop.sgd_step
+
+def poisoned(*args, **kwargs):  # rank 1 alone sees a non-finite loss at its 4th step
+    loss = plain(*args, **kwargs)
+    calls["n"] += 1
+    if dist.get_rank() == 1 and calls["n"] == 4:
+        return loss * float("nan")
+    return loss
+
+loop.sgd_step = poisoned
+plan = tiny_plan(steps=25, batch_size=32)
+try:
+    train(as_plan(plan), 0, {data!r}, RunConfig("cpu", progress=False))
+    print(f"rank {{dist.get_rank()}}: finished", flush=True)
+except TrainingDiverged as exc:
+    print(f"rank {{dist.get_rank()}}: diverged at step {{exc.step}}", flush=True)
+dist.destroy_process_group()
+"""
+
+
+def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(digits_dir, tmp_path):
+    """The ranks agree on stopping (an all-reduce of the stop flags), so none waits in a collective for a
+    rank that already raised: both report the same first bad step and the run ends in seconds."""
+    script = tmp_path / "nan.py"
+    script.write_text(NAN_SCRIPT.format(tests=str(ROOT / "tests"), data=str(digits_dir)))
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = sorted(line for line in run.stdout.splitlines() if line.startswith("rank "))
+    assert lines == ["rank 0: diverged at step 3", "rank 1: diverged at step 3"], run.stdout

@@ -87,6 +87,20 @@ def average_buffers(model: torch.nn.Module) -> None:
         all_reduce_mean([b for name, b in model.named_buffers() if b.is_floating_point()])
 
 
+def agree(first_bad: torch.Tensor, stop: bool) -> tuple[int, bool]:
+    """Every rank's view of (the first non-finite step, -1 if none; whether to stop), made the same on all
+    ranks: the earliest bad step of any rank, and stop if any rank was told to. One collective, so no rank
+    raises or saves while the others wait in the next step's all-reduce."""
+    if not dist.is_initialized():
+        return int(first_bad), stop
+    never = torch.iinfo(torch.long).max
+    bad = int(first_bad)
+    flags = torch.tensor([-(bad if bad >= 0 else never), int(stop)], dtype=torch.long, device=first_bad.device)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)  # max of -step = -(min step)
+    step = -int(flags[0])
+    return (step if step != never else -1), bool(flags[1])
+
+
 def shard(x: torch.Tensor, world: World) -> torch.Tensor:
     """This rank's slice of a global batch."""
     if not world.active:

@@ -301,11 +301,17 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
             first_bad = torch.where(~torch.isfinite(loss.detach()) & (first_bad < 0), step, first_bad)
             done = step + 1
             every = run.checkpoint_every
-            save = resume_path and done < steps and (stop["now"] or every and done % every == 0)
-            if step % 10 == 0 or step == steps - 1 or save:
-                if int(first_bad) >= 0:
-                    raise TrainingDiverged(f"loss is not finite (NaN or inf) from step {int(first_bad)}",
-                                           int(first_bad))
+            scheduled = bool(resume_path and every and done % every == 0 and done < steps)
+            # Checks happen at the same steps on every rank, and the ranks agree on their outcome (one
+            # all-reduce), so a NaN or a SIGTERM on one rank stops all of them together; alone, a run
+            # also answers SIGTERM at once.
+            save = False
+            if step % 10 == 0 or step == steps - 1 or scheduled or (not world.active and stop["now"]):
+                bad, stopping = ddp.agree(first_bad, stop["now"])
+                if bad >= 0:
+                    raise TrainingDiverged(f"loss is not finite (NaN or inf) from step {bad}", bad)
+                stop["now"] = stopping
+                save = bool(resume_path and done < steps and (stopping or scheduled))
                 bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
             log.step(step, loss, lr)
             after_step(step)
