@@ -114,6 +114,29 @@ def test_select_chooses_the_best_held_out_value(digits_dir):
     assert result["value"] == float(best) and result["split"] == {"train": "train[:90%]", "val": "train[90%:]"}
 
 
+def test_a_diverged_grid_value_is_recorded_and_the_choice_made_among_the_rest(digits_dir, monkeypatch):
+    from bench.errors import BenchError
+    from bench.train import select as selecting
+    from bench.train.loop import TrainingDiverged
+
+    plan = tiny_plan(steps=3, select={"param": "lr", "grid": [1e-6, 0.003, 0.01], "seed": 0})
+    plan["dataset"].update(sweep_train_split="train[:90%]", sweep_val_split="train[90%:]")
+    real = selecting.train
+
+    def diverging(trial, *args, **kwargs):  # the 0.003 run's loss becomes NaN at step 2
+        if trial.recipe.optimizer.lr == 0.003:
+            raise TrainingDiverged("loss is not finite (NaN or inf) from step 2", 2)
+        return real(trial, *args, **kwargs)
+
+    monkeypatch.setattr(selecting, "train", diverging)
+    result = select_value(as_plan(plan), digits_dir, "cpu")
+    assert set(result["scores"]) == {"1e-06", "0.01"} and result["value"] in (1e-6, 0.01)
+    assert result["failed"] == {"0.003": "loss is not finite (NaN or inf) from step 2"}
+    monkeypatch.setattr(selecting, "train", lambda *a, **k: (_ for _ in ()).throw(TrainingDiverged("nan", 0)))
+    with pytest.raises(BenchError, match="every lr of the grid diverged"):
+        select_value(as_plan(plan), digits_dir, "cpu")
+
+
 def test_stream_loader_workers_are_deterministic(tmp_path):
     """In fresh processes (no TensorFlow loaded), DataLoader workers give the same run twice for a seed."""
     import subprocess

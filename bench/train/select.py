@@ -10,7 +10,8 @@ The papers' protocols, as the table files declare them in `recipe.select`:
 Each grid value is trained once with `select.seed` on `sweep_train_split` and
 scored (top-1) on `sweep_val_split`; the test split is never read. The best
 value (ties: the first in the grid) goes to select/<entry>.json, which every
-seed's train stage reads and records in its metrics.
+seed's train stage reads and records in its metrics. A grid value whose run
+diverges is recorded under `failed` and the choice is made among the rest.
 """
 
 from __future__ import annotations
@@ -18,20 +19,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.errors import BenchError
 from bench.recipe import Plan
-from bench.train.loop import RunConfig, train
+from bench.train.loop import RunConfig, TrainingDiverged, train
 
 
 def select_value(plan: Plan, data_dir: str | Path, device: str = "auto") -> dict[str, Any]:
+    """The grid value with the best held-out top-1. A value whose run diverges (NaN loss) is recorded as
+    failed and the choice is made among the rest; only when every value fails is the selection itself
+    a failure (BenchError, naming the values and their steps)."""
     select, ds = plan.recipe.select, plan.dataset
     splits = (ds.sweep_train_split, ds.sweep_val_split)
     scores: dict[str, float] = {}
+    failed: dict[str, str] = {}
     for value in select.grid:
         trial = plan.with_selection(select.param, value)
-        metrics, _ = train(trial, select.seed, data_dir, RunConfig(device=device), splits=splits)
+        try:
+            metrics, _ = train(trial, select.seed, data_dir, RunConfig(device=device), splits=splits)
+        except TrainingDiverged as exc:
+            failed[f"{value:g}"] = str(exc)
+            print(f"{plan.entry}: {select.param} {value:g}: FAILED ({exc}); choosing among the other values",
+                  flush=True)
+            continue
         scores[f"{value:g}"] = metrics["top1"]
         print(f"{plan.entry}: {select.param} {value:g}: held-out top1 {metrics['top1']:.2f}%", flush=True)
-    best = max(select.grid, key=lambda v: scores[f"{v:g}"])
+    if not scores:
+        raise BenchError(f"{plan.entry}: every {select.param} of the grid diverged: "
+                         + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    best = max((v for v in select.grid if f"{v:g}" in scores), key=lambda v: scores[f"{v:g}"])
     print(f"{plan.entry}: chose {select.param} = {best:g}")
-    return {"param": select.param, "value": best, "scores": scores, "seed": select.seed,
-            "split": {"train": splits[0], "val": splits[1]}}
+    out = {"param": select.param, "value": best, "scores": scores, "seed": select.seed,
+           "split": {"train": splits[0], "val": splits[1]}}
+    if failed:
+        out["failed"] = failed
+    return out
