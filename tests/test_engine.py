@@ -118,3 +118,32 @@ def test_streaming_data_resume_to_the_same_weights(tmp_path, monkeypatch):
     assert resumed["resumed_from_step"] == 2
     for key, value in full_state.items():
         torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_device_auto_refuses_the_cpu_on_a_machine_whose_gpus_torch_cannot_use(monkeypatch):
+    from bench.errors import BenchError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(loop, "_gpus_present", lambda: "/dev/nvidia0")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(BenchError, match="has NVIDIA GPUs .* cannot use them.*--device cpu"):
+        loop.pick_device("auto")
+    assert loop.pick_device("cpu") == "cpu"  # asked for: fine
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # hidden on purpose: the CPU it is
+    assert loop.pick_device("auto") == "cpu"
+    monkeypatch.setattr(loop, "_gpus_present", lambda: None)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert loop.pick_device("auto") == "cpu"  # no GPU at all
+
+
+def test_resume_restores_the_cuda_generators_that_still_apply():
+    from bench.train.resume import restore_cuda_rng
+
+    calls = []
+    assert restore_cuda_rng(["a", "b"], 2, lambda s, i: calls.append((s, i))) is None and calls == [("a", 0), ("b", 1)]
+    calls.clear()
+    note = restore_cuda_rng(["a", "b", "c", "d"], 2, lambda s, i: calls.append((s, i)))  # 4 saved, 2 visible
+    assert calls == [("a", 0), ("b", 1)] and "4 CUDA generator states were saved and 2 devices" in note
+    calls.clear()
+    note = restore_cuda_rng(["a"], 2, lambda s, i: calls.append((s, i)))
+    assert calls == [("a", 0)] and "devices 1..1 keep their seeded state" in note

@@ -59,6 +59,21 @@ def load(path: Path | None, fp: str) -> dict[str, Any] | None:
     return state
 
 
+def restore_cuda_rng(saved: list, visible: int, set_state) -> str | None:
+    """Restore the CUDA generators of the devices visible now from those saved; the number of visible
+    devices may have changed since the resume point (another CUDA_VISIBLE_DEVICES). Returns what was not
+    restored, or None."""
+    n = min(len(saved), visible)
+    for i in range(n):
+        set_state(saved[i], i)
+    if len(saved) == visible:
+        return None
+    return (f"resume: {len(saved)} CUDA generator states were saved and {visible} devices are visible now: "
+            f"restored devices 0..{n - 1}; " + ("the other saved states are unused" if len(saved) > visible
+                                                  else f"devices {n}..{visible - 1} keep their seeded state")
+            + " (only dropout and random augmentation on those devices can differ from an uninterrupted run)")
+
+
 def restore(state: dict[str, Any], *, model, optimizer, schedule, ema, generator, feed) -> None:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -70,6 +85,9 @@ def restore(state: dict[str, Any], *, model, optimizer, schedule, ema, generator
         feed.restore(state["feed"])
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+        note = restore_cuda_rng(state["cuda_rng"], torch.cuda.device_count(),
+                                lambda rng, i: torch.cuda.set_rng_state(rng, device=i))
+        if note:
+            print(note, file=sys.stderr)
     np.random.set_state(state["numpy_rng"])
     random.setstate(state["python_rng"])
