@@ -111,3 +111,55 @@ def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(digits_dir, tmp_pat
     assert run.returncode == 0, run.stderr[-3000:]
     lines = sorted(line for line in run.stdout.splitlines() if line.startswith("rank "))
     assert lines == ["rank 0: diverged at step 3", "rank 1: diverged at step 3"], run.stdout
+
+
+RESUME_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from conftest import as_plan, tiny_plan
+import torch.distributed as dist
+from bench.train import loop
+from bench.train.loop import RunConfig, train
+
+run_dir = Path({run_dir!r})
+plan = tiny_plan(steps=8, batch_size=32)
+class Stop(Exception):
+    pass
+def stop_after(step):
+    if step == {stop}:
+        raise Stop()
+loop.after_step = stop_after
+try:
+    train(as_plan(plan), 0, {data!r}, RunConfig("cpu", progress=False, run_dir=run_dir, checkpoint_every=2))
+except Stop:
+    pass
+if {damage} and dist.get_rank() == 1:  # rank 1's resume point is lost (killed while saving)
+    (run_dir / "resume.rank1.pt").unlink()
+dist.barrier()
+loop.after_step = lambda step: None
+metrics, state = train(as_plan(plan), 0, {data!r}, RunConfig("cpu", progress=False, run_dir=run_dir,
+                                                               checkpoint_every=2))
+print(f"rank {{dist.get_rank()}}: resumed from {{metrics['resumed_from_step']}}", flush=True)
+torch.save(state, str(run_dir / f"final.rank{{dist.get_rank()}}.pt"))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.parametrize("damage", [False, True])
+def test_ranks_resume_from_the_same_step_or_not_at_all(damage, digits_dir, tmp_path):
+    script = tmp_path / "resume.py"
+    run_dir = tmp_path / "run"
+    script.write_text(RESUME_SCRIPT.format(tests=str(ROOT / "tests"), data=str(digits_dir), run_dir=str(run_dir),
+                                           stop=4, damage=damage))
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(script)], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = sorted(line for line in run.stdout.splitlines() if line.startswith("rank "))
+    expected = "None" if damage else "4"
+    assert lines == [f"rank 0: resumed from {expected}", f"rank 1: resumed from {expected}"], run.stdout
+    if damage:
+        assert "resume points are at different steps" in run.stderr
+    a, b = (torch.load(run_dir / f"final.rank{r}.pt") for r in (0, 1))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the replicas agree
+    assert not list(run_dir.glob("resume*.pt"))  # every rank's resume file is gone once the run completes

@@ -101,6 +101,15 @@ def agree(first_bad: torch.Tensor, stop: bool) -> tuple[int, bool]:
     return (step if step != never else -1), bool(flags[1])
 
 
+def same_step(step: int, device: str) -> bool:
+    """Whether every rank loaded its resume point at the same step (one all-reduce of (step, -step))."""
+    if not dist.is_initialized():
+        return True
+    t = torch.tensor([step, -step], dtype=torch.long, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t[0]) == -int(t[1])
+
+
 def shard(x: torch.Tensor, world: World) -> torch.Tensor:
     """This rank's slice of a global batch."""
     if not world.active:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -175,6 +176,10 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     resume_path = Path(run.run_dir) / resume_name if run.run_dir is not None and steps else None
     fp = resuming.fingerprint(plan.to_json(), seed, engine.record())
     saved = resuming.load(resume_path, fp)
+    if world.active and not ddp.same_step(saved["step"] if saved else 0, device):
+        print(f"{plan.entry} seed {seed}: the ranks' resume points are at different steps (a kill during a "
+              "save); every rank starts from step 0", file=sys.stderr, flush=True)
+        saved = None
     start = saved["step"] if saved else 0
     feed = held = None
     if steps > 0:
