@@ -181,6 +181,7 @@ def main() -> None:
         achieved = flops / med["harness"] / 1e12
         mfu = f"{100 * achieved / peak:.1f}% of {peak:g} TFLOPS bf16 dense ({name})" if peak else f"(no peak known for {name})"
         print(f"model FLOPs per step {flops / 1e12:.2f} TFLOP; achieved {achieved:.1f} TFLOPS; MFU {mfu}")
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GB (batch {args.batch})")
     print(f"harness_vs_plain={med['plain'] / med['harness']:.3f} sam_over_sgd={med['sam'] / med['harness']:.3f} "
           f"loader_over_step={loader / step_ips:.3f}")
 
