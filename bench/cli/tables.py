@@ -50,6 +50,13 @@ def cmd_suite(args) -> int:
 
         raise BenchError(f"unknown suite {name!r}; {choices(name, params.suites)}")
     entries = runnable(load_tables(params.suites[name]))
+    if args.action == "cost":
+        from bench.cost import suite_cost
+
+        print(f"suite {name}: estimated cost (bench/cost.py: FLOPs on the meta device; not measured)")
+        sys.stdout.write(suite_cost(load_tables(params.suites[name]), len(params.seeds), args.card, args.mfu,
+                                    args.gpus))
+        return 0
     if args.action == "show":
         print("\n".join(entries))
         return 0
@@ -171,9 +178,12 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_validate)
     s = sub.add_parser("suite", help="list the suites, show one's entries, `use` one (rewrites params.yaml), "
                                      "or `run` one (use, then dvc repro)")
-    s.add_argument("action", nargs="?", choices=("list", "show", "use", "run"), default="list")
+    s.add_argument("action", nargs="?", choices=("list", "show", "use", "run", "cost"), default="list")
     s.add_argument("name", nargs="?", help="suite name (default: the selected one)")
     s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
+    s.add_argument("--card", default="H100", choices=("H100", "H200", "A100", "L40S", "L4"), help="with cost")
+    s.add_argument("--mfu", type=float, default=0.4, help="with cost: the model FLOPs utilisation assumed")
+    s.add_argument("--gpus", type=int, default=8, help="with cost: devices for the critical path")
     s.set_defaults(func=cmd_suite)
     s = sub.add_parser("verdict", help="judge one cell from the shell; prints one JSON object")
     s.add_argument("--published", required=True, help="the published value, as printed (its digits set the "
