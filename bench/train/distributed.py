@@ -74,10 +74,21 @@ def no_sync(module: torch.nn.Module):
 
 
 def all_reduce_mean(tensors: list[torch.Tensor]) -> None:
-    if dist.is_initialized():
-        for t in tensors:
-            dist.all_reduce(t)
-            t.div_(dist.get_world_size())
+    """Average tensors over the ranks in place: one collective over a flattened buffer per dtype (not one
+    call per tensor: hundreds of parameters make hundreds of latency-bound calls)."""
+    if not dist.is_initialized() or not tensors:
+        return
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    by_dtype: dict = {}
+    for t in tensors:
+        by_dtype.setdefault((t.dtype, t.device), []).append(t)
+    for group in by_dtype.values():
+        flat = _flatten_dense_tensors(group)
+        dist.all_reduce(flat)
+        flat.div_(dist.get_world_size())
+        for t, v in zip(group, _unflatten_dense_tensors(flat, group)):
+            t.copy_(v)
 
 
 @torch.no_grad()

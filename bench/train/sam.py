@@ -74,10 +74,11 @@ def add_l2(params: list[torch.nn.Parameter], l2: float) -> None:
 
 @contextmanager
 def frozen_bn_stats(model: torch.nn.Module) -> Iterator[None]:
-    """Run forward passes in train mode without changing BatchNorm running statistics."""
+    """Run forward passes in train mode without changing BatchNorm running statistics. BatchNorm layers in
+    eval mode (frozen, as SAM's fine-tuning runs) update nothing, so nothing is copied for them."""
     saved = [(m, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
              for m in model.modules()
-             if isinstance(m, _BatchNorm) and m.track_running_stats and m.running_mean is not None]
+             if isinstance(m, _BatchNorm) and m.training and m.track_running_stats and m.running_mean is not None]
     try:
         yield
     finally:
@@ -88,16 +89,23 @@ def frozen_bn_stats(model: torch.nn.Module) -> Iterator[None]:
                 m.num_batches_tracked.copy_(count)
 
 
+def _grads(params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+    return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+
+
 @torch.no_grad()
 def perturbation(params: list[torch.nn.Parameter], rho: float, adaptive: bool) -> list[torch.Tensor]:
-    """e(w) = rho * g / ||g||, or ASAM's rho * w^2 g / ||w g||."""
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    """e(w) = rho * g / ||g||, or ASAM's rho * w^2 g / ||w g|| (multi-tensor ops: one kernel per op)."""
+    grads = _grads(params)
     if adaptive:
-        scaled = [p.abs() * g for p, g in zip(params, grads)]
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(s) for s in scaled]))
-        return [rho * p.abs() * s / (norm + 1e-12) for p, s in zip(params, scaled)]
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    return [rho * g / (norm + 1e-12) for g in grads]
+        absw = torch._foreach_abs(params)
+        scaled = torch._foreach_mul(absw, grads)
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(scaled)))
+        out = torch._foreach_mul(absw, scaled)
+        torch._foreach_mul_(out, rho / (norm + 1e-12))
+        return out
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    return torch._foreach_mul(grads, rho / (norm + 1e-12))
 
 
 def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, x: torch.Tensor,
@@ -131,8 +139,7 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
         add_l2(params, l2)
         eps = perturbation(params, rho, adaptive)
         with torch.no_grad():
-            for p, e in zip(params, eps):
-                p.add_(e)
+            torch._foreach_add_(params, eps)
         optimizer.zero_grad(set_to_none=True)
         synced = chunks == 1  # DDP all-reduces this backward's gradient (no_sync otherwise)
         with frozen_bn_stats(model):
@@ -141,8 +148,7 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
         if not replicated:
             add_l2(params, l2)  # at w + e, as the official loss is evaluated there
         with torch.no_grad():
-            for p, e in zip(params, eps):
-                p.sub_(e)
+            torch._foreach_sub_(params, eps)
             if replicated:
                 # The decay term at each device's own w + e_r belongs inside the average DDP just took:
                 # mean_r l2 (w + e_r) = l2 (w + mean_r e_r). Added after it per device, it made the
@@ -155,12 +161,11 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
                     else:
                         p.grad.add_(p + e, alpha=l2)
             if chunks > 1:  # average the chunks' SAM gradients, as the replicas' were
-                grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+                grads = _grads(params)
                 if averaged is None:
-                    averaged = [g / chunks for g in grads]
+                    averaged = torch._foreach_div(grads, float(chunks))
                 else:
-                    for a, g in zip(averaged, grads):
-                        a.add_(g, alpha=1.0 / chunks)
+                    torch._foreach_add_(averaged, grads, alpha=1.0 / chunks)
     if averaged is not None:
         for p, a in zip(params, averaged):
             p.grad = a
