@@ -147,3 +147,38 @@ def test_resume_restores_the_cuda_generators_that_still_apply():
     calls.clear()
     note = restore_cuda_rng(["a"], 2, lambda s, i: calls.append((s, i)))
     assert calls == [("a", 0)] and "devices 1..1 keep their seeded state" in note
+
+
+WORKERS_CHILD = r"""
+import gc, json, multiprocessing, sys
+sys.path.insert(0, "tests")
+from bench.data.pipeline import parse
+from bench.data.spec import data_spec
+from bench.data.stream import stream_train
+spec = data_spec("cifar10", sys.argv[1])
+feed = stream_train(spec, "train", parse("resize(16)|normalize(vit)"), 2, sys.argv[1], seed=0, device="cpu")
+next(feed.batches)
+before = len(multiprocessing.active_children())
+feed.batches.close()  # what the loop does before evaluating
+gc.collect()
+print(json.dumps([before, len(multiprocessing.active_children())]))
+"""
+
+
+def test_closing_the_training_feed_ends_its_loader_workers(tmp_path):
+    """The loop closes the training feed before evaluation: its DataLoader workers (and the batches they
+    prefetched) are gone, instead of living through the evaluation."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from dummy_sources import prepare_from_dummy
+
+    prepare_from_dummy("cifar10", tmp_path / "tfds", tmp_path)
+    out = subprocess.run([sys.executable, "-c", WORKERS_CHILD, str(tmp_path / "tfds")], cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "BENCH_DATA_WORKERS": "2"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before == 2 and after == 0

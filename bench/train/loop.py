@@ -227,6 +227,9 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     wall = clock.elapsed()
+    if feed is not None and hasattr(feed.batches, "close"):
+        feed.batches.close()  # the training loader's workers and prefetched batches go before evaluation
+        state.feed = None
 
     ddp.average_buffers(model)
     # With Polyak averaging the averaged weights are the cell's value; the raw weights are recorded beside them.
