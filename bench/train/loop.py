@@ -299,7 +299,7 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
            resume_path: Path | None, checkpoint, log: StepLog) -> torch.Tensor:
     """The optimizer steps from `start` to `steps`; returns the last loss.
 
-    Saves a resume point every `run.checkpoint_every` steps and when SIGTERM arrives (then stops).
+    Saves a resume point every `run.checkpoint_every` steps and when SIGTERM or SIGUSR2 arrives (then stops).
     """
     import signal
 
@@ -308,7 +308,11 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
     device = engine.device
     first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, on the device
     stop = {"now": False}
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True)) if resume_path else None
+    # SIGTERM (preemption, scancel) and SIGUSR2 (what submitit asks SLURM to send 90 s before a job's time
+    # limit, `--signal=USR2@90`; its default action would kill the run unsaved) both save, then stop.
+    signals = (signal.SIGTERM, signal.SIGUSR2) if resume_path else ()
+    previous = {sig: signal.signal(sig, lambda num, _: stop.update(now=True, sig=signal.Signals(num).name))
+                for sig in signals}
     bar = tqdm(range(start, steps), desc=label, unit="step", leave=False,
                initial=start, total=steps, disable=None if run.progress is None else not run.progress)
     try:
@@ -343,11 +347,11 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
             if save:
                 checkpoint(done)
                 if stop["now"]:
-                    raise Preempted(f"{label}: stopped by SIGTERM after step {done}; "
+                    raise Preempted(f"{label}: stopped by {stop.get('sig', 'SIGTERM')} after step {done}; "
                                     f"state saved to {resume_path}, rerun to resume")
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return loss
 
 
