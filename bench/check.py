@@ -40,11 +40,18 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
+def flag(value) -> bool | None:
+    """A boolean as a CSV cell reads back ("True", "1", "1.0"; "False", "0", "0.0"); None when empty or else.
+    The gate, the report's banner and badges, and `bench show` all read `worse` and `gate` through it."""
+    text = str(value).strip().lower()
+    return True if text in ("true", "1", "1.0") else False if text in ("false", "0", "0.0") else None
+
+
 def _gates(claims: pd.DataFrame) -> pd.Series:
     """Which claim rows gate CI (claims.csv's `gate` column; older files without it: all)."""
     if "gate" not in claims:
         return pd.Series(True, index=claims.index)
-    return claims["gate"].map(lambda g: str(g).strip().lower() not in ("false", "0")).astype(bool)
+    return claims["gate"].map(lambda g: flag(g) is not False).astype(bool)
 
 
 def failing(verdicts: pd.DataFrame, claims: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
@@ -53,7 +60,7 @@ def failing(verdicts: pd.DataFrame, claims: pd.DataFrame) -> tuple[pd.DataFrame,
     with `gate: false`, reported only)."""
     discrepant = verdicts[verdicts.verdict == DISCREPANT] if "verdict" in verdicts else verdicts
     worse = discrepant["worse"] if "worse" in discrepant else pd.Series(True, index=discrepant.index)
-    is_worse = worse.map(lambda w: str(w).strip().lower() in ("true", "1")).astype(bool)
+    is_worse = worse.map(lambda w: flag(w) is True).astype(bool)
     contradicted = claims[claims.claim_verdict == CONTRADICTED] if "claim_verdict" in claims else claims
     gates = _gates(contradicted)
     return discrepant[is_worse], discrepant[~is_worse], contradicted[gates], contradicted[~gates]

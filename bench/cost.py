@@ -93,7 +93,7 @@ def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) ->
     rate = peak * mfu * 3600.0  # TFLOP per device-hour
     cache: dict = {}
     costs = [entry_cost(e, cache) for t in tables.values() for e in t.entries.values() if e.runs]
-    lines = [f"| entry | model @ px | train images | GPU-h per seed | selection GPU-h | peak GiB (act + state) |",
+    lines = ["| entry | model @ px | train images | GPU-h per seed | selection GPU-h | peak GiB (act + state) |",
              "|---|---|---:|---:|---:|---:|"]
     total = cache_gib = longest = 0.0
     over = []

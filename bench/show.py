@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.report import numbers, verdict_label
+from bench.check import flag
+from bench.report import cell_view, numbers
 
 
 def _md(text) -> str:
@@ -23,18 +24,13 @@ def show(verdicts: pd.DataFrame, claims: pd.DataFrame | None = None, tables: lis
     lines = ["| table | cell | reference | ours ± std (n) | Δ [95% CI] | verdict |",
              "|---|---|---:|---:|---:|---|"]
     for r in v.to_dict("records"):
-        d = numbers.decimals(r.get("published_printed"))
-        ref = numbers.printed(r.get("published"), r.get("published_printed"), d)
-        disp = r.get("published_dispersion_printed")
-        if isinstance(disp, str) and disp:
-            ref += f" ± {disp}"
+        c = cell_view(r)
+        ref = c["ref"] + (f" ± {c['ref_dispersion']}" if c["ref_dispersion"] else "")
         n = int(r.get("n_runs") or 0)
-        ours = f"{numbers.number(r.get('mean'), d)} ± {numbers.number(r.get('std'), d)} ({n})" if n else "–"
-        delta = f"{numbers.signed(r.get('delta'), d)} {numbers.interval(r.get('ci95_low'), r.get('ci95_high'), d)}" \
-            if n > 1 and r.get("delta") == r.get("delta") and r.get("delta") is not None else "–"
-        _, label = verdict_label(r["verdict"], r.get("worse"))
+        ours = f"{c['ours']} ± {c['ours_std']} ({n})" if n else "–"
+        delta = f"{c['delta_text']} {c['ci']}" if n > 1 and c["delta_text"] != numbers.MISSING else "–"
         lines.append(f"| {_md(r['table'])} | {_md(r['row'])} / {_md(r['column'])} | {ref} | {ours} | {delta} "
-                     f"| {label} |")
+                     f"| {c['label']} |")
     if len(v) == 0:
         lines.append("| (no cell has runs yet: `dvc repro`) | | | | | |")
     if claims is not None and len(claims):
@@ -42,7 +38,7 @@ def show(verdicts: pd.DataFrame, claims: pd.DataFrame | None = None, tables: lis
         if len(c):
             lines += ["", "| claim | verdict | gates CI |", "|---|---|---|"]
             for r in c.to_dict("records"):
-                gates = str(r.get("gate", True)).strip().lower() not in ("false", "0")
+                gates = flag(r.get("gate", True)) is not False
                 lines.append(f"| {_md(r['claim'])}: {_md(r['text'])} | {r['claim_verdict']} | "
                              f"{'yes' if gates else 'no'} |")
     return "\n".join(lines) + "\n"

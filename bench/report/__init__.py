@@ -15,7 +15,6 @@ Numbers are written by bench.report.numbers, as in summary.md and `bench show`.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bench import protocol, provenance
+from bench.check import flag
 from bench.experiments import Table
 from bench.report import numbers
 from bench.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, NO_REFERENCE, REPRODUCED, UNAVAILABLE
@@ -40,20 +40,23 @@ def _pval(value) -> str:
     return numbers.p_value(value)
 
 
-def _true(value) -> bool:
-    return str(value).strip().lower() in ("true", "1", "1.0")
-
-
 def verdict_label(verdict: str, worse) -> tuple[str, str]:
     """(CSS classes, label) of a cell's badge: a DISCREPANT cell says which way it is off."""
     if verdict == DISCREPANT:
-        return ("DISCREPANT worse", "DISCREPANT: worse") if _true(worse) else \
+        return ("DISCREPANT worse", "DISCREPANT: worse") if flag(worse) is True else \
             ("DISCREPANT better", "DISCREPANT: better")
     return verdict, verdict
 
 
-def _cell(r: dict, reasons: dict[str, int]) -> dict:
-    """What a table cell shows, every number to the printed digits of its reference."""
+def _text(value) -> str:
+    """A printed value as text; empty when the CSV cell was empty (read back as None or NaN)."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def cell_view(r: dict, reasons: dict[str, int] | None = None) -> dict:
+    """What a table cell shows (the report, summary.md, `bench show`), every number to the printed digits of
+    its reference; `reasons` numbers the UNAVAILABLE reasons of a table as they come."""
+    reasons = {} if reasons is None else reasons
     d = numbers.decimals(r.get("published_printed"))
     badge, label = verdict_label(r["verdict"], r.get("worse"))
     values = [float(v) for v in str(r.get("values") or "").split(";") if v]
@@ -62,7 +65,7 @@ def _cell(r: dict, reasons: dict[str, int]) -> dict:
         reasons.setdefault(reason, len(reasons) + 1)
     return {**r, "badge": badge, "label": label,
             "ref": numbers.printed(r.get("published"), r.get("published_printed"), d),
-            "ref_dispersion": str(r.get("published_dispersion_printed") or ""),
+            "ref_dispersion": _text(r.get("published_dispersion_printed")),
             "ours": numbers.number(r.get("mean"), d), "ours_std": numbers.number(r.get("std"), d),
             "seed_values": ", ".join(numbers.number(v, d) for v in values),
             "delta_text": numbers.signed(r.get("delta"), d), "ci": numbers.interval(r.get("ci95_low"),
@@ -94,7 +97,7 @@ def _claims(claims: pd.DataFrame | None) -> list[dict]:
         out.append({"id": cid, "table": first["table"], "text": first["text"], "source": first["source"],
                     "verdict": first["claim_verdict"], "label": CLAIM_LABELS.get(first["claim_verdict"], ""),
                     "direction": first["direction"], "min_effect": first["min_effect"],
-                    "gate": str(first.get("gate", True)).strip().lower() not in ("false", "0"),
+                    "gate": flag(first.get("gate", True)) is not False,
                     "pairs": group.to_dict("records")})
     return out
 
@@ -120,7 +123,7 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
     sections, hours = [], {}
     for t in tables.values():
         reasons: dict[str, int] = {}
-        rows = [(row, [_cell(cells[(t.id, row, col)], reasons) if (t.id, row, col) in cells else None
+        rows = [(row, [cell_view(cells[(t.id, row, col)], reasons) if (t.id, row, col) in cells else None
                        for col in t.columns]) for row in t.rows]
         mine = verdicts[verdicts.table == t.id]
         ran = bool(mine.n_runs.gt(0).any()) if len(mine) else False
@@ -189,7 +192,7 @@ def render_markdown(tables: dict[str, Table], verdicts: pd.DataFrame, claims: pd
         lines += ["", "| table | cell | verdict | reference | reproduced | delta [95% CI] |",
                   "|---|---|---|---:|---:|---|"]
         for r in flagged.to_dict("records"):
-            c = _cell(r, {})
+            c = cell_view(r, {})
             lines.append(f"| {r['table']} | {r['row']} / {r['column']} | {c['label']} | {c['ref']} "
                          f"| {c['ours']} | {c['delta_text']} {c['ci']} |")
     items = _claims(claims)
