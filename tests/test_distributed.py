@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -94,9 +95,12 @@ loop.sgd_step = poisoned
 plan = tiny_plan(steps=25, batch_size=32)
 try:
     train(as_plan(plan), 0, {data!r}, RunConfig("cpu", progress=False))
-    print(f"rank {{dist.get_rank()}}: finished", flush=True)
+    outcome = "finished"
 except TrainingDiverged as exc:
-    print(f"rank {{dist.get_rank()}}: diverged at step {{exc.step}}", flush=True)
+    outcome = f"diverged at step {{exc.step}}"
+# one file per rank: two processes printing to one pipe can interleave their lines
+with open({out!r} + f".{{dist.get_rank()}}", "w") as f:
+    f.write(f"rank {{dist.get_rank()}}: {{outcome}}")
 dist.destroy_process_group()
 """
 
@@ -105,11 +109,12 @@ def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(digits_dir, tmp_pat
     """The ranks agree on stopping (an all-reduce of the stop flags), so none waits in a collective for a
     rank that already raised: both report the same first bad step and the run ends in seconds."""
     script = tmp_path / "nan.py"
-    script.write_text(NAN_SCRIPT.format(tests=str(ROOT / "tests"), data=str(digits_dir)))
+    out = tmp_path / "outcome"
+    script.write_text(NAN_SCRIPT.format(tests=str(ROOT / "tests"), data=str(digits_dir), out=str(out)))
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
-    lines = sorted(line for line in run.stdout.splitlines() if line.startswith("rank "))
+    lines = [Path(f"{out}.{rank}").read_text() for rank in (0, 1)]
     assert lines == ["rank 0: diverged at step 3", "rank 1: diverged at step 3"], run.stdout
 
 
@@ -140,7 +145,7 @@ dist.barrier()
 loop.after_step = lambda step: None
 metrics, state = train(as_plan(plan), 0, {data!r}, RunConfig("cpu", progress=False, run_dir=run_dir,
                                                                checkpoint_every=2))
-print(f"rank {{dist.get_rank()}}: resumed from {{metrics['resumed_from_step']}}", flush=True)
+(run_dir / f"outcome.{{dist.get_rank()}}").write_text(f"rank {{dist.get_rank()}}: resumed from {{metrics['resumed_from_step']}}")
 torch.save(state, str(run_dir / f"final.rank{{dist.get_rank()}}.pt"))
 dist.destroy_process_group()
 """
@@ -155,7 +160,7 @@ def test_ranks_resume_from_the_same_step_or_not_at_all(damage, digits_dir, tmp_p
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           str(script)], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-3000:]
-    lines = sorted(line for line in run.stdout.splitlines() if line.startswith("rank "))
+    lines = [(run_dir / f"outcome.{rank}").read_text() for rank in (0, 1)]  # a file per rank: no interleaving
     expected = "None" if damage else "4"
     assert lines == [f"rank 0: resumed from {expected}", f"rank 1: resumed from {expected}"], run.stdout
     if damage:
