@@ -9,7 +9,9 @@ no memory) with the entry's model_kwargs at its recipe's resolution:
   * device-hours at a stated MFU of a card's dense bf16 peak;
   * activation memory of one micro-batch (tensors autograd saves, counted with
     saved-tensor hooks, at bf16 = half the fp32 count) plus weights, gradients and
-    two optimizer slots in fp32: an estimate of the peak, to compare with the card;
+    optimizer state in fp32 (bench.train.footprint): an estimate of the peak, at
+    the micro-batch `micro_batch: auto` runs (the recipe's, cut to what fits the
+    card, unless BatchNorm trains: bench.train.micro);
   * the DVC cache the final checkpoints take (fp32 state dict per run);
   * the critical path on K devices with `bench workers`: at least the total over
     K, and at least the longest entry (its selection, then its slowest seed).
@@ -24,6 +26,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bench.train.footprint import USABLE_FRACTION, Footprint, measure
+
 # Dense bf16 peak TFLOPS and memory (GiB) per card, from the vendors' data sheets.
 CARDS = {"H100": (989.0, 80), "H200": (989.0, 141), "A100": (312.0, 80), "L40S": (362.0, 48), "L4": (121.0, 24)}
 
@@ -36,56 +40,43 @@ class EntryCost:
     images: int  # training images seen, all passes counted once
     train_tflop: float  # one seed
     select_tflop: float  # the whole sweep
-    activation_gib: float  # one micro-batch, bf16
-    state_gib: float  # weights + gradients + two optimizer slots, fp32
-    checkpoint_gib: float
+    footprint: Footprint
+    recipe_micro: int  # examples per forward pass on one device, as the recipe has it
+    sam: bool
+    bn_trains: bool  # BatchNorm in train mode: the engine's micro-batch cap does not apply
+
+    @property
+    def checkpoint_gib(self) -> float:
+        return self.footprint.params * 4 / 2**30
+
+    def peak_gib(self, micro: int) -> float:
+        """Estimated peak at `micro` examples per pass: bf16 activations plus fp32 state."""
+        f = self.footprint
+        return (f.activation_bytes(micro, "bf16") + f.state_bytes(self.sam)) / 2**30
 
 
 def _per_image(model: str, kwargs: dict, resolution: int, in_chans: int) -> tuple[float, float, int]:
-    """(FLOPs of one image's forward and backward, bytes autograd saves per image in fp32, parameters).
-    The per-image figures are half the difference between a batch of 4 and a batch of 2 (BatchNorm needs
-    two images), so the weights that autograd also saves (for the input gradients) are not counted as
-    activations."""
-    import timm
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    def measure(m, batch: int) -> tuple[float, int]:
-        saved = [0]
-
-        def pack(t):
-            saved[0] += t.numel() * t.element_size()
-            return t
-
-        x = torch.randn(batch, in_chans, resolution, resolution)
-        with FlopCounterMode(display=False) as counter:
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                out = m(x)
-            out.float().sum().backward()
-        return float(counter.get_total_flops()), saved[0]
-
-    with torch.device("meta"):
-        m = timm.create_model(model, pretrained=False, in_chans=in_chans, **kwargs)
-        flops2, saved2 = measure(m, 2)
-        flops4, saved4 = measure(m, 4)
-    return (flops4 - flops2) / 2, float(saved4 - saved2) / 2, sum(p.numel() for p in m.parameters())
+    """(FLOPs of one image's forward and backward, bytes autograd saves per image in fp32, parameters)."""
+    f = measure(model, kwargs, resolution, in_chans)
+    return f.flops_per_image, f.saved_bytes_per_image, f.params
 
 
 def entry_cost(entry, cache: dict) -> EntryCost:
+    from bench.train.micro import recipe_micro_batch
+
     plan, r = entry.plan(), entry.recipe
     in_chans = 1 if plan.dataset.name == "sklearn_digits" else 3
     key = json.dumps([plan.model, plan.model_kwargs, r.resolution, in_chans], sort_keys=True, default=str)
     if key not in cache:
-        cache[key] = _per_image(plan.model, plan.model_kwargs, r.resolution, in_chans)
-    flops, saved, params = cache[key]
+        cache[key] = measure(plan.model, plan.model_kwargs, r.resolution, in_chans)
+    footprint = cache[key]
     passes = 2 if r.optimizer.sam is not None else 1
     images = r.steps * r.batch_size
-    train = flops * images * passes / 1e12
+    train = footprint.flops_per_image * images * passes / 1e12
     grid = len(r.select.grid) if r.select else 0
-    micro = max(1, r.batch_size // r.accum_steps)
     return EntryCost(entry=entry.id, model=plan.model, resolution=r.resolution, images=images, train_tflop=train,
-                     select_tflop=train * grid, activation_gib=saved / 2 * micro / 2**30,
-                     state_gib=params * 16 / 2**30, checkpoint_gib=params * 4 / 2**30)
+                     select_tflop=train * grid, footprint=footprint, recipe_micro=recipe_micro_batch(r, 1),
+                     sam=r.optimizer.sam is not None, bn_trains=footprint.batchnorm and not r.freeze_bn)
 
 
 def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) -> str:
@@ -93,27 +84,37 @@ def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) ->
     rate = peak * mfu * 3600.0  # TFLOP per device-hour
     cache: dict = {}
     costs = [entry_cost(e, cache) for t in tables.values() for e in t.entries.values() if e.runs]
-    lines = ["| entry | model @ px | train images | GPU-h per seed | selection GPU-h | peak GiB (act + state) |",
-             "|---|---|---:|---:|---:|---:|"]
+    header = ("| entry | model @ px | train images | GPU-h per seed | selection GPU-h | micro-batch: recipe -> run "
+              "| peak GiB (act + state) |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|"]
     total = cache_gib = longest = 0.0
-    over = []
+    capped, over = [], []
     for c in costs:
         train_h, select_h = c.train_tflop / rate, c.select_tflop / rate
         total += train_h * seeds + select_h
         cache_gib += c.checkpoint_gib * seeds
         longest = max(longest, select_h + train_h)
-        peak_gib = c.activation_gib + c.state_gib
-        if peak_gib > memory:
+        fits = c.footprint.largest_micro_batch(memory * 2**30, "bf16", c.sam)
+        micro = c.recipe_micro if c.bn_trains else min(c.recipe_micro, fits)
+        if micro < c.recipe_micro:
+            capped.append(c.entry)
+        note = ""
+        if c.peak_gib(micro) > memory * USABLE_FRACTION:
             over.append(c.entry)
+            note = " (over the card)"
         lines.append(f"| {c.entry} | {c.model} @ {c.resolution} | {c.images:,} | {train_h:.2f} | {select_h:.2f} "
-                     f"| {peak_gib:.1f}{' (over the card)' if peak_gib > memory else ''} |")
+                     f"| {c.recipe_micro} -> {micro} | {c.peak_gib(micro):.1f}{note} |")
     lines += ["", f"{len(costs)} entries x {seeds} seeds on {card} (bf16 peak {peak:g} TFLOPS, {memory} GiB) at "
                   f"{mfu:.0%} MFU: about {total:,.1f} GPU-hours in all "
                   f"(selection sweeps {sum(c.select_tflop for c in costs) / rate:,.1f} of them).",
               f"On {devices} GPUs with `bench workers`: at least {max(total / devices, longest):,.1f} hours "
               f"(the total over {devices}, or the longest entry's selection and seed: {longest:,.1f} h).",
               f"DVC cache of the final checkpoints: about {cache_gib:,.1f} GiB."]
+    if capped:
+        lines.append(f"micro_batch auto cuts the recipe's micro-batch to fit the card (same update) for "
+                     f"{len(capped)} entries: " + ", ".join(capped) + ".")
     if over:
-        lines.append(f"Estimated peak memory over the card's {memory} GiB at the recipe's micro-batch: "
-                     + ", ".join(over) + " (a smaller micro-batch, or a larger card).")
+        lines.append(f"Estimated peak over {USABLE_FRACTION:.0%} of the card's {memory} GiB even so: "
+                     + ", ".join(over) + " (BatchNorm in train mode keeps the recipe's micro-batch: a larger "
+                     "accum_steps in the recipe, or a larger card).")
     return "\n".join(lines) + "\n"

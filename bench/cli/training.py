@@ -12,6 +12,18 @@ from pathlib import Path
 from bench.schema import seed_arg
 
 
+def micro_batch_arg(value: str) -> str | int | None:
+    import argparse
+
+    from bench.errors import BenchError
+    from bench.train.micro import parse
+
+    try:
+        return parse(value)
+    except BenchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_select(args) -> int:
     from bench.train.stage import read_plan, select
 
@@ -39,7 +51,8 @@ def cmd_train(args) -> int:
 
     _threads(args.threads)
     config = RunConfig(device=args.device, precision=args.precision, channels_last=args.channels_last,
-                       compile=args.compile == "true", run_dir=run_dir, checkpoint_every=args.checkpoint_every)
+                       compile=args.compile == "true", micro_batch=args.micro_batch, run_dir=run_dir,
+                       checkpoint_every=args.checkpoint_every)
     train_stage(plan, selected, args.seed, args.data_dir, run_dir, config)
     return 0
 
@@ -68,6 +81,9 @@ def register(sub) -> None:
     s.add_argument("--channels-last", choices=("auto", "true", "false"), default="auto",
                    help="auto: on CUDA for convolutional models")
     s.add_argument("--compile", choices=("true", "false"), default="false", help="torch.compile the model")
+    s.add_argument("--micro-batch", type=micro_batch_arg, default="auto",
+                   help="most examples per forward pass on this machine (the update is unchanged): auto (on CUDA, "
+                        "what an estimate says fits the card), off (the recipe's micro-batches), or a number")
     s.add_argument("--checkpoint-every", type=int, default=0,
                    help="save runs/<entry>/<seed>/resume.pt every N steps (and on SIGTERM); 0: only on SIGTERM")
     s.set_defaults(func=cmd_train)

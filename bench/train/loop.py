@@ -34,8 +34,10 @@ from bench.errors import BenchError
 from bench.models import create_model
 from bench.recipe import Plan, Recipe
 from bench.train import distributed as ddp
+from bench.train import micro
 from bench.train import resume as resuming
 from bench.train.engine import make_engine
+from bench.train.footprint import measure
 from bench.train.optim import build_optimizer, build_schedule
 from bench.train.sam import sam_step, sgd_step
 from bench.train.steplog import StepLog
@@ -131,6 +133,7 @@ class RunConfig:
     precision: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU
     channels_last: str = "auto"  # auto: on CUDA for convolutional models
     compile: bool = False
+    micro_batch: str | int | None = None  # the engine's cap on examples per forward pass (bench.train.micro)
     run_dir: Path | None = None  # with it: resume.pt every `checkpoint_every` steps and on SIGTERM
     checkpoint_every: int = 0
     progress: bool | None = None  # None: a bar when the output is a terminal
@@ -191,6 +194,19 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
                          generator=generator, feed=feed)
         print(f"{plan.entry} seed {seed}: resuming from step {start} ({resume_path})", flush=True)
 
+    model.train()
+    if recipe.freeze_bn:  # SAM's fine-tuning: BatchNorm used as at test time
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    in_chans = _in_chans(spec, recipe)
+    cap, micro_record = micro.resolve(
+        run.micro_batch, recipe, world.size, model,
+        lambda: measure(plan.model, plan.model_kwargs, recipe.resolution, in_chans,
+                        None if recipe.head == "keep" else spec.num_classes),
+        torch.cuda.get_device_properties(device).total_memory if device.startswith("cuda") else None,
+        engine.precision)
+
     def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
 
@@ -202,15 +218,10 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
         if sam is not None:
             return sam_step(forward, optimizer, loss_fn, x, y, sam.rho, sam.adaptive, recipe.grad_clip,
                             micro_steps, sam.m, l2, engine.autocast,
-                            all_reduce=ddp.all_reduce_mean if world.active else None, **sync)
+                            all_reduce=ddp.all_reduce_mean if world.active else None, micro_batch=cap, **sync)
         return sgd_step(forward, optimizer, loss_fn, x, y, recipe.grad_clip, micro_steps, l2, engine.autocast,
-                        **sync)
+                        micro_batch=cap, **sync)
 
-    model.train()
-    if recipe.freeze_bn:  # SAM's fine-tuning: BatchNorm used as at test time
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.eval()
     clock = _Clock(saved["wall_time_s"] if saved else 0.0)
 
     def checkpoint(step_done: int) -> None:
@@ -273,6 +284,7 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
         "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "started_at": clock.started_at,
         "engine": engine.record(),
+        **micro_record,
         "device": device,
         "device_name": provenance.device_name(device),
         **origin,

@@ -61,6 +61,16 @@ def accumulate_grad(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y:
     return total
 
 
+def capped(micro_steps: int, examples: int, micro_batch: int | None) -> int:
+    """Micro-batches for `examples`: the recipe's `micro_steps`, or more when the engine's cap
+    `micro_batch` needs them. The batch-mean loss weights each piece by its size, so the gradient is
+    the same however the examples are cut (up to float summation order), BatchNorm in train mode
+    excepted: its statistics are per forward pass (bench.train.micro refuses that case)."""
+    if micro_batch is None:
+        return micro_steps
+    return max(micro_steps, math.ceil(examples / micro_batch))
+
+
 @torch.no_grad()
 def add_l2(params: list[torch.nn.Parameter], l2: float) -> None:
     """Add the gradient of 0.5 * l2 * ||w||^2 (the official code's weight decay) at the current weights."""
@@ -111,12 +121,14 @@ def perturbation(params: list[torch.nn.Parameter], rho: float, adaptive: bool) -
 def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, x: torch.Tensor,
              y: torch.Tensor, rho: float, adaptive: bool = False, grad_clip: float | None = None,
              accum_steps: int = 1, m: int | None = None, l2: float = 0.0, amp: Amp = nullcontext,
-             no_sync: Amp = nullcontext, all_reduce: Callable[[list[torch.Tensor]], None] | None = None
-             ) -> torch.Tensor:
+             no_sync: Amp = nullcontext, all_reduce: Callable[[list[torch.Tensor]], None] | None = None,
+             micro_batch: int | None = None) -> torch.Tensor:
     """One SAM update of `model` through the base `optimizer`; returns the loss at w.
 
     `accum_steps` micro-batches bound memory; `m` (examples per perturbation, m-sharpness) sets how
-    many independent perturbations the batch gets. Both must divide the batch.
+    many independent perturbations the batch gets. Both must divide the batch. `micro_batch` (the
+    engine's cap, not the recipe's) cuts each chunk's forward passes further, to at most that many
+    examples: the chunks, their perturbations and the update stay the same.
 
     Distributed (torchrun, DDP): `x`, `y` are this device's share; the first backward runs under
     `no_sync`, so each device perturbs with its own gradient (the paper's per-accelerator
@@ -129,7 +141,7 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
     if n % chunk:
         raise ValueError(f"m = {m} must divide the batch size {n}")
     chunks = n // chunk
-    micro_steps = max(1, math.ceil(accum_steps * chunk / n))  # micro-batches per chunk
+    micro_steps = capped(max(1, math.ceil(accum_steps * chunk / n)), chunk, micro_batch)  # per chunk
     loss = torch.zeros((), device=x.device)
     averaged = None
     for k in range(chunks):
@@ -179,10 +191,11 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
 
 def sgd_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, x: torch.Tensor,
              y: torch.Tensor, grad_clip: float | None = None, accum_steps: int = 1, l2: float = 0.0,
-             amp: Amp = nullcontext, no_sync: Amp = nullcontext) -> torch.Tensor:
-    """The plain step: gradient at w (plus the in-loss weight decay), optional clipping, optimizer step."""
+             amp: Amp = nullcontext, no_sync: Amp = nullcontext, micro_batch: int | None = None) -> torch.Tensor:
+    """The plain step: gradient at w (plus the in-loss weight decay), optional clipping, optimizer step.
+    `micro_batch`: the engine's cap on examples per forward pass (the update stays the same)."""
     optimizer.zero_grad(set_to_none=True)
-    loss = accumulate_grad(model, loss_fn, x, y, accum_steps, amp, no_sync)
+    loss = accumulate_grad(model, loss_fn, x, y, capped(accum_steps, len(y), micro_batch), amp, no_sync)
     if l2:
         add_l2([p for group in optimizer.param_groups for p in group["params"] if p.requires_grad], l2)
     if grad_clip is not None:

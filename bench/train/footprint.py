@@ -1,0 +1,78 @@
+"""What one training image costs a model: FLOPs and the memory autograd keeps.
+
+Measured, not modelled: timm's model is built on the meta device (no weights,
+no memory, milliseconds), one forward and backward runs under torch's
+FlopCounterMode with saved-tensor hooks counting what autograd stores. The
+per-image figures are half the difference between a batch of 4 and one of 2
+(BatchNorm needs two images), so the weights autograd also saves are not
+counted as activations.
+
+Two users: `bench suite cost` (the cost of a suite before launch) and the
+engine's micro-batch cap (`micro_batch: auto`), which sizes the largest
+micro-batch that fits the card from the same estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+# Bytes per parameter that training holds besides activations: fp32 weights, gradients, two optimizer
+# slots (Adam's moments; SGD's momentum uses one of them), and SAM's perturbation and averaged gradients.
+STATE_BYTES_PER_PARAM = 16
+SAM_EXTRA_BYTES_PER_PARAM = 8
+# Share of the card the cap plans for: the allocator's fragmentation, cuDNN/cuBLAS workspaces and the
+# CUDA context take the rest.
+USABLE_FRACTION = 0.8
+
+
+@dataclass(frozen=True)
+class Footprint:
+    flops_per_image: float  # forward and backward
+    saved_bytes_per_image: float  # fp32; bf16 autocast keeps about half
+    params: int
+    batchnorm: bool = False  # the model has BatchNorm layers
+
+    def activation_bytes(self, images: int, precision: str) -> float:
+        return self.saved_bytes_per_image * images * (0.5 if precision == "bf16" else 1.0)
+
+    def state_bytes(self, sam: bool) -> float:
+        return self.params * (STATE_BYTES_PER_PARAM + (SAM_EXTRA_BYTES_PER_PARAM if sam else 0))
+
+    def largest_micro_batch(self, card_bytes: float, precision: str, sam: bool) -> int:
+        """The largest micro-batch whose estimated peak fits USABLE_FRACTION of the card (at least 1)."""
+        room = card_bytes * USABLE_FRACTION - self.state_bytes(sam)
+        per_image = self.activation_bytes(1, precision)
+        return max(1, math.floor(room / per_image)) if per_image > 0 else 1 << 30
+
+
+def measure(model: str, kwargs: dict, resolution: int, in_chans: int, num_classes: int | None = None
+            ) -> Footprint:
+    import timm
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def run(m, batch: int) -> tuple[float, int]:
+        saved = [0]
+
+        def pack(t):
+            saved[0] += t.numel() * t.element_size()
+            return t
+
+        x = torch.randn(batch, in_chans, resolution, resolution)
+        with FlopCounterMode(display=False) as counter:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                out = m(x)
+            out.float().sum().backward()
+        return float(counter.get_total_flops()), saved[0]
+
+    extra = {} if num_classes is None else {"num_classes": num_classes}
+    with torch.device("meta"):
+        m = timm.create_model(model, pretrained=False, in_chans=in_chans, **extra, **kwargs)
+        flops2, saved2 = run(m, 2)
+        flops4, saved4 = run(m, 4)
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    return Footprint((flops4 - flops2) / 2, float(saved4 - saved2) / 2, sum(p.numel() for p in m.parameters()),
+                     any(isinstance(x, _BatchNorm) for x in m.modules()))
