@@ -22,6 +22,7 @@ import torch
 import bench.train.loop as loop
 from bench.cli import main
 from bench.experiments import load_table
+from bench.train.loop import RunConfig
 from bench.train.select import select_value
 from conftest import ROOT, as_plan, tiny_plan
 from dummy_sources import prepare_from_dummy
@@ -108,7 +109,7 @@ def test_unavailable_data_makes_an_unavailable_run(sam_entry_plan, tmp_path, mon
 def test_select_chooses_the_best_held_out_value(digits_dir):
     plan = tiny_plan(steps=3, select={"param": "lr", "grid": [1e-6, 0.003], "seed": 0})
     plan["dataset"].update(sweep_train_split="train[:90%]", sweep_val_split="train[90%:]")
-    result = select_value(as_plan(plan), digits_dir, "cpu")
+    result = select_value(as_plan(plan), digits_dir, RunConfig("cpu", progress=False))
     assert set(result["scores"]) == {"1e-06", "0.003"}
     best = max(result["scores"], key=result["scores"].get)
     assert result["value"] == float(best) and result["split"] == {"train": "train[:90%]", "val": "train[90%:]"}
@@ -129,12 +130,12 @@ def test_a_diverged_grid_value_is_recorded_and_the_choice_made_among_the_rest(di
         return real(trial, *args, **kwargs)
 
     monkeypatch.setattr(selecting, "train", diverging)
-    result = select_value(as_plan(plan), digits_dir, "cpu")
+    result = select_value(as_plan(plan), digits_dir, RunConfig("cpu", progress=False))
     assert set(result["scores"]) == {"1e-06", "0.01"} and result["value"] in (1e-6, 0.01)
     assert result["failed"] == {"0.003": "loss is not finite (NaN or inf) from step 2"}
     monkeypatch.setattr(selecting, "train", lambda *a, **k: (_ for _ in ()).throw(TrainingDiverged("nan", 0)))
     with pytest.raises(BenchError, match="every lr of the grid diverged"):
-        select_value(as_plan(plan), digits_dir, "cpu")
+        select_value(as_plan(plan), digits_dir, RunConfig("cpu", progress=False))
 
 
 def test_stream_loader_workers_are_deterministic(tmp_path):
@@ -160,3 +161,44 @@ def test_stream_loader_workers_are_deterministic(tmp_path):
     for o in outs:
         assert o.returncode == 0, o.stderr[-2000:]
     assert outs[0].stdout.splitlines()[-1] == outs[1].stdout.splitlines()[-1]
+
+
+def test_a_stopped_selection_resumes_where_it_stopped(digits_dir, tmp_path, monkeypatch):
+    """Each grid value is a resumable run: a sweep stopped during its second value (a job's time limit)
+    reruns neither the first value, which is done, nor the second value's steps before its resume point,
+    and chooses exactly what an uninterrupted sweep chooses."""
+    from bench.train import select as selecting
+
+    class Stop(Exception):
+        pass
+
+    plan = as_plan(tiny_plan(steps=6, select={"param": "lr", "grid": [0.001, 0.003], "seed": 0}))
+    plan = as_plan({**plan.to_json(), "dataset": {**plan.to_json()["dataset"], "sweep_train_split": "train[:90%]",
+                                                  "sweep_val_split": "train[90%:]"}})
+    config = RunConfig("cpu", progress=False, checkpoint_every=2)
+    uninterrupted = select_value(plan, digits_dir, config)
+
+    trained: list[tuple[float, int | None]] = []
+    real = selecting.train
+
+    def watched(trial, *args, **kwargs):
+        metrics, state = real(trial, *args, **kwargs)
+        trained.append((trial.recipe.optimizer.lr, metrics["resumed_from_step"]))
+        return metrics, state
+
+    def stop_second_value_at_4(step):
+        if len(trained) == 1 and step == 4:
+            raise Stop()
+
+    monkeypatch.setattr(selecting, "train", watched)
+    monkeypatch.setattr(loop, "after_step", stop_second_value_at_4)
+    work = tmp_path / "select/.work/tiny"
+    with pytest.raises(Stop):
+        select_value(plan, digits_dir, config, work)
+    assert (work / "lr=0.001/done.json").is_file() and (work / "lr=0.003/resume.pt").is_file()
+    monkeypatch.setattr(loop, "after_step", lambda step: None)
+    trained.clear()
+    resumed = select_value(plan, digits_dir, config, work)
+    assert trained == [(0.003, 4)]  # the first value came from its done.json; the second resumed at step 4
+    assert resumed == uninterrupted
+    assert not work.exists()  # every score is in the choice

@@ -29,8 +29,16 @@ def cmd_select(args) -> int:
 
     plan = read_plan(args.plan_dir, args.entry)
     _threads(args.threads)
-    select(plan, Path(args.out_dir) / f"{plan.entry}.json", args.data_dir, args.device)
+    select(plan, Path(args.out_dir) / f"{plan.entry}.json", args.data_dir, _run_config(args, None))
     return 0
+
+
+def _run_config(args, run_dir: Path | None):
+    from bench.train.loop import RunConfig
+
+    return RunConfig(device=args.device, precision=args.precision, channels_last=args.channels_last,
+                     compile=args.compile == "true", micro_batch=args.micro_batch, run_dir=run_dir,
+                     checkpoint_every=args.checkpoint_every)
 
 
 def _threads(n: int) -> None:
@@ -47,13 +55,8 @@ def cmd_train(args) -> int:
     plan = read_plan(args.plan_dir, args.entry)
     selected = read_json(Path(args.select_dir) / f"{plan.entry}.json", "run `bench select` first")
     run_dir = Path(args.runs_dir) / plan.entry / str(args.seed)
-    from bench.train.loop import RunConfig
-
     _threads(args.threads)
-    config = RunConfig(device=args.device, precision=args.precision, channels_last=args.channels_last,
-                       compile=args.compile == "true", micro_batch=args.micro_batch, run_dir=run_dir,
-                       checkpoint_every=args.checkpoint_every)
-    train_stage(plan, selected, args.seed, args.data_dir, run_dir, config)
+    train_stage(plan, selected, args.seed, args.data_dir, run_dir, _run_config(args, run_dir))
     return 0
 
 
@@ -63,8 +66,7 @@ def register(sub) -> None:
     s.add_argument("--plan-dir", default="plan")
     s.add_argument("--out-dir", default="select")
     s.add_argument("--data-dir", default="data/tfds")
-    s.add_argument("--device", default="auto")
-    s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    _engine_args(s, "each grid value's run")
     s.set_defaults(func=cmd_select)
 
     s = sub.add_parser("train", help="train and evaluate one (entry, seed)")
@@ -74,6 +76,12 @@ def register(sub) -> None:
     s.add_argument("--select-dir", default="select")
     s.add_argument("--data-dir", default="data/tfds")
     s.add_argument("--runs-dir", default="runs")
+    _engine_args(s, "runs/<entry>/<seed>/resume.pt")
+    s.set_defaults(func=cmd_train)
+
+
+def _engine_args(s, resume_point: str) -> None:
+    """How a run executes (the same for a selection's runs and a train stage's)."""
     s.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     s.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     s.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -85,5 +93,5 @@ def register(sub) -> None:
                    help="most examples per forward pass on this machine (the update is unchanged): auto (on CUDA, "
                         "what an estimate says fits the card), off (the recipe's micro-batches), or a number")
     s.add_argument("--checkpoint-every", type=int, default=0,
-                   help="save runs/<entry>/<seed>/resume.pt every N steps (and on SIGTERM); 0: only on SIGTERM")
-    s.set_defaults(func=cmd_train)
+                   help=f"save a resume point ({resume_point}) every N steps, and on SIGTERM or SIGUSR2; "
+                        "0: only on those signals")

@@ -49,8 +49,13 @@ def unavailable(plan: Plan) -> str | None:
     return "; ".join(bad) or None
 
 
-def select(plan: Plan, out: Path, data_dir: str, device: str) -> None:
-    """select/<entry>.json: the chosen value with its scores, or nothing to choose, or unavailable data."""
+WORK_DIR = ".work"  # select/.work/<entry>/<param>=<value>/: a sweep's resumable runs (not tracked)
+
+
+def select(plan: Plan, out: Path, data_dir: str, run) -> None:
+    """select/<entry>.json: the chosen value with its scores, or nothing to choose, or unavailable data.
+    `run`: a bench.train.loop.RunConfig for each grid value's run; the values' resume points and
+    outcomes live in select/.work/<entry>/ until the choice is written."""
     chosen = plan.recipe.select
     if chosen is None:
         write_json(out, {"entry": plan.entry, "param": None})
@@ -60,9 +65,12 @@ def select(plan: Plan, out: Path, data_dir: str, device: str) -> None:
         write_json(out, {"entry": plan.entry, "param": chosen.param, "status": "unavailable", "reason": reason})
         print(f"{plan.entry}: data unavailable, nothing selected", file=sys.stderr)
         return
+    from bench.train.distributed import world_from_env
     from bench.train.select import select_value
 
-    write_json(out, {"entry": plan.entry, **select_value(plan, data_dir, device)})
+    chosen = select_value(plan, data_dir, run, out.parent / WORK_DIR / plan.entry)
+    if world_from_env().main:
+        write_json(out, {"entry": plan.entry, **chosen})
 
 
 # The numbers of a run that metrics.json keeps (the result keys and their `_raw` twins come from the recipe).
