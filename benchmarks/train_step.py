@@ -102,17 +102,14 @@ def step_functions(args, device: str):
     return engine, twins[0], x, y, {"harness": harness, "plain": plain, "sam": sam}
 
 
-def loader_images_per_s(args, device: str, batches: int) -> float:
+def synthetic_jpeg(data_dir: str | None) -> Path:
+    """The synthetic TFDS dataset of 500x375 JPEGs (bench.data.synthetic), built once under `data_dir`."""
     import tensorflow_datasets as tfds
 
     from bench.data.builders import register
-    from bench.data.pipeline import parse
-    from bench.data.spec import data_spec
-    from bench.data.stream import _workers, stream_train
 
     register()  # synthetic_jpeg
-
-    data_dir = Path(args.data_dir or Path(tempfile.gettempdir()) / "bench-synthetic-tfds")
+    data_dir = Path(data_dir or Path(tempfile.gettempdir()) / "bench-synthetic-tfds")
     if not tfds.builder("synthetic_jpeg", data_dir=str(data_dir)).is_prepared():
         # Built in a child process: building imports TensorFlow, after which this process would
         # not fork DataLoader workers (bench.data.stream), and the loader would not be measured as it runs.
@@ -122,6 +119,15 @@ def loader_images_per_s(args, device: str, batches: int) -> float:
                 "register(); tfds.builder('synthetic_jpeg', "
                 f"data_dir={str(data_dir)!r}, file_format='array_record').download_and_prepare()")
         subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    return data_dir
+
+
+def loader_images_per_s(args, device: str, batches: int) -> float:
+    from bench.data.pipeline import parse
+    from bench.data.spec import data_spec
+    from bench.data.stream import _workers, stream_train
+
+    data_dir = synthetic_jpeg(args.data_dir)
     print(f"loader: {_workers()} DataLoader worker process(es)", flush=True)
     pipeline = parse(f"inception_crop({args.res})|flip_lr|normalize(vit)")  # ViT fine-tuning's training ops
     spec = data_spec("synthetic_jpeg", data_dir)

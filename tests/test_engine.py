@@ -182,3 +182,40 @@ def test_closing_the_training_feed_ends_its_loader_workers(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     before, after = json.loads(out.stdout.strip().splitlines()[-1])
     assert before == 2 and after == 0
+
+
+def test_workers_ship_pixels_and_the_device_normalises_the_same_batches(digits_dir, monkeypatch):
+    """The streaming feed's workers stop before `normalize` and ship uint8 pixels in pieces of at most
+    PIECE examples; the feed joins the pieces and normalises on the device. Its batches equal what the
+    whole pipeline computes per example in float32 (to float rounding), in the same order."""
+    import torch
+
+    from bench.data.pipeline import parse
+    from bench.data.spec import data_spec
+    from bench.data.stream import PIECE, EpochBatches, SourceDataset, stream_train
+
+    monkeypatch.setenv("BENCH_DATA_WORKERS", "0")  # this process built the data with TensorFlow: no fork
+    pipeline = parse("pad_crop(2, edge)|resize(16)|normalize(imagenet)")
+    workers, on_device = pipeline.split_for_device()
+    assert str(workers) == str(parse("pad_crop(2, edge)|resize(16)")) and str(on_device) == "normalize(imagenet)"
+    spec = data_spec("sklearn_digits", digits_dir)
+    batch = PIECE + 6  # two pieces
+    feed = stream_train(spec, "train", pipeline, batch, digits_dir, seed=3, device="cpu")
+    x, y = next(feed.batches)
+    assert x.dtype == torch.float32 and x.shape == (batch, 3, 16, 16)
+    keys = next(iter(EpochBatches(len(SourceDataset(spec, "train", digits_dir, None)), batch, 3)))
+    whole = SourceDataset(spec, "train", digits_dir, pipeline.example)  # every op in float, per example
+    expected = torch.stack([whole[k][0] for k in keys])
+    torch.testing.assert_close(x, expected, rtol=0, atol=1e-5)
+    assert torch.equal(y, torch.tensor([whole[k][1] for k in keys]))
+    pixels = SourceDataset(spec, "train", digits_dir, stream_train.__globals__["_worker_transform"](workers, on_device))
+    assert pixels[keys[0]][0].dtype == torch.uint8  # what crosses from the workers
+
+
+def test_a_pipeline_with_random_ops_after_normalize_stays_in_the_workers():
+    from bench.data.pipeline import parse
+
+    random_after = parse("normalize(vit)|pad_crop(1, edge)|resize(8)")  # a per-example draw after normalize
+    assert [str(p) for p in random_after.split_for_device()] == [str(random_after), ""]
+    no_normalize = parse("resize(16)")
+    assert [str(p) for p in no_normalize.split_for_device()] == [str(no_normalize), ""]

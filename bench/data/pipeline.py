@@ -45,6 +45,19 @@ class Pipeline:
         before = self.ops[:next((i for i, op in enumerate(self.ops) if isinstance(op, Normalize)), len(self.ops))]
         return all(op.batched for op in self.ops) and all(op.exact_on_pixels for op in before)
 
+    def split_for_device(self) -> tuple[Pipeline, Pipeline]:
+        """(the ops DataLoader workers run, the ops the training device runs after them).
+
+        When the ops from `normalize` on all have deterministic batch forms, the workers stop before
+        `normalize` and ship 8-bit pixels (a quarter of float32's bytes in host memory and over PCIe);
+        the device normalises (Normalize.batch, the same arithmetic on pixels in 0..255). Otherwise
+        the workers run everything and the device nothing."""
+        i = next((i for i, op in enumerate(self.ops) if isinstance(op, Normalize)), None)
+        tail = self.ops[i:] if i is not None else ()
+        if tail and all(op.batched and not op.random for op in tail):
+            return Pipeline(self.ops[:i]), Pipeline(tail)
+        return self, Pipeline(())
+
     def out_size(self, size: int | None = None) -> int | None:
         for op in self.ops:
             size = op.out_size(size)

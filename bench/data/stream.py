@@ -5,6 +5,12 @@ access), decoded to a PIL image and run through the pipeline's per-example
 forms (bench.data.ops) in DataLoader workers, with pinned memory and
 prefetching when training on CUDA.
 
+Host memory: the workers stop before `normalize` and ship 8-bit CHW pixels
+(Pipeline.split_for_device; the device normalises), and collate pieces of at
+most PIECE examples, which the feed joins into the global batch on the device:
+what waits in host memory is workers x 2 pieces of uint8, not workers x 4
+global float32 batches (benchmarks/loader_memory.py measures it).
+
 The data order and every example's augmentation are functions of (run seed,
 epoch, position) alone: each epoch's permutation is drawn from its own seed,
 and each example is transformed under its own seed (with the process's RNG
@@ -68,14 +74,28 @@ class SourceDataset(torch.utils.data.Dataset):
             return self.transform(image), label
 
 
+PIECE = 64  # most examples the workers collate at once (one global batch is several pieces)
+
+
+def _pixels(img) -> torch.Tensor:
+    """A PIL image (or an 8-bit CHW tensor) as an 8-bit CHW tensor."""
+    if isinstance(img, torch.Tensor):
+        return img
+    a = np.array(img, dtype=np.uint8)  # a writable copy
+    return torch.from_numpy(a[:, :, None] if a.ndim == 2 else a).permute(2, 0, 1).contiguous()
+
+
 class EpochBatches(torch.utils.data.Sampler):
     """Endless batches of (index, example seed), epoch after epoch, from batch `start` on.
 
     Epoch e's order is a permutation drawn from seed (run seed, e); the ragged tail is dropped.
+    Each batch (this rank's share of it) comes as consecutive pieces of at most `piece` examples.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0, rank: int = 0, world: int = 1,
+                 piece: int | None = None):
         self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
+        self.piece = piece or batch_size
         self.rank, self.world = rank, world  # distributed: this rank's slice of each global batch
         self.per_epoch = n // batch_size
 
@@ -87,9 +107,15 @@ class EpochBatches(torch.utils.data.Sampler):
                 idx = order[b * self.batch_size:(b + 1) * self.batch_size]
                 share = len(idx) // self.world
                 idx = idx[self.rank * share:(self.rank + 1) * share]
-                yield [(int(i), int(np.random.SeedSequence([self.seed, epoch, int(i)]).generate_state(1)[0]))
-                       for i in idx]
+                keyed = [(int(i), int(np.random.SeedSequence([self.seed, epoch, int(i)]).generate_state(1)[0]))
+                         for i in idx]
+                for k in range(0, len(keyed), self.piece):
+                    yield keyed[k:k + self.piece]
             epoch, offset = epoch + 1, 0
+
+    def pieces(self) -> int:
+        """Pieces per batch."""
+        return -(-(self.batch_size // self.world) // self.piece)
 
 
 def _workers() -> int:
@@ -120,25 +146,57 @@ def _loader(dataset, device: str, batch_size: int | None = None, batch_sampler=N
 def stream_train(spec: DataSpec, split: str, pipeline: Pipeline, batch_size: int, data_dir: str | Path,
                  seed: int, device: str, start: int = 0, rank: int = 0, world: int = 1) -> Feed:
     """Training batches from step `start` on (resuming), a pure function of the run's seed."""
-    dataset = SourceDataset(spec, split, data_dir, pipeline.example)
+    workers, on_device = pipeline.split_for_device()
+    dataset = SourceDataset(spec, split, data_dir, _worker_transform(workers, on_device))
     if len(dataset) < batch_size:
         raise BenchError(f"batch size {batch_size} is larger than {spec.name}:{split} ({len(dataset)} examples)")
-    sampler = EpochBatches(len(dataset), batch_size, seed, start, rank, world)
+    sampler = EpochBatches(len(dataset), batch_size, seed, start, rank, world, piece=PIECE)
     loader = _loader(dataset, device, batch_sampler=sampler)
+    pieces = sampler.pieces()
 
     def gen():
-        for x, y in loader:
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        it = iter(loader)
+        while True:
+            parts = [next(it) for _ in range(pieces)]
+            x = torch.cat([x.to(device, non_blocking=True) for x, _ in parts]) if pieces > 1 else \
+                parts[0][0].to(device, non_blocking=True)
+            y = torch.cat([y for _, y in parts]).to(device, non_blocking=True)
+            yield on_device.batch(x) if on_device.ops else x, y
 
     return Feed(gen(), len(dataset), spec.num_classes, 3, sharded=world > 1)
+
+
+def _worker_transform(workers: Pipeline, on_device: Pipeline):
+    """What a worker runs on one example: the whole pipeline, or (when the device normalises) the ops
+    before `normalize`, then the pixels as an 8-bit tensor."""
+    if not on_device.ops:
+        return workers.example
+    return _PixelsAfter(workers)
+
+
+class _PixelsAfter:
+    """A picklable worker transform: `pipeline.example`, then 8-bit CHW pixels."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+
+    def __call__(self, img) -> torch.Tensor:
+        return _pixels(self.pipeline.example(img))
 
 
 def stream_eval(spec: DataSpec, split: str, pipeline: Pipeline, batch_size: int, data_dir: str | Path,
                 device: str, rank: int = 0, world: int = 1) -> Feed:
     """Evaluation batches; distributed: every world-th example from `rank`, `size` the whole split's."""
-    dataset = SourceDataset(spec, split, data_dir, pipeline.example)
+    workers, on_device = pipeline.split_for_device()
+    dataset = SourceDataset(spec, split, data_dir, _worker_transform(workers, on_device))
     size = len(dataset)
     if world > 1:
         dataset = torch.utils.data.Subset(dataset, range(rank, len(dataset), world))
     loader = _loader(dataset, device, batch_size=batch_size)
-    return Feed(((x.to(device, non_blocking=True), y) for x, y in loader), size, spec.num_classes, 3)
+
+    def gen():
+        for x, y in loader:
+            x = x.to(device, non_blocking=True)
+            yield (on_device.batch(x) if on_device.ops else x), y
+
+    return Feed(gen(), size, spec.num_classes, 3)
