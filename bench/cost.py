@@ -109,7 +109,8 @@ def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) ->
                   f"(selection sweeps {sum(c.select_tflop for c in costs) / rate:,.1f} of them).",
               f"On {devices} GPUs with `bench workers`: at least {max(total / devices, longest):,.1f} hours "
               f"(the total over {devices}, or the longest entry's selection and seed: {longest:,.1f} h).",
-              f"DVC cache of the final checkpoints: about {cache_gib:,.1f} GiB."]
+              f"Final weights in the DVC cache with train.keep_checkpoint \"true\": about {cache_gib:,.1f} GiB "
+              f"(default \"false\": a record of a few KiB per run, with the weights' digest)."]
     if capped:
         lines.append(f"micro_batch auto cuts the recipe's micro-batch to fit the card (same update) for "
                      f"{len(capped)} entries: " + ", ".join(capped) + ".")

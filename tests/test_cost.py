@@ -32,7 +32,7 @@ def test_sam_doubles_the_training_flops_and_the_sweep_is_one_run_per_grid_value(
 def test_suite_cost_prints_totals_and_the_micro_batch_that_fits_the_card():
     tables = load_tables([ROOT / "experiments/vit/table2.yaml", ROOT / "experiments/vit/table9_vtab.yaml"])
     text = suite_cost(tables, 3, "H100", 0.4, 8)
-    assert "GPU-hours in all" in text and "On 8 GPUs with `bench workers`" in text and "DVC cache" in text
+    assert "GPU-hours in all" in text and "On 8 GPUs with `bench workers`" in text and "train.keep_checkpoint" in text
     row = next(line for line in text.splitlines() if line.startswith("| vit_t2_l16_i21k_imagenet |"))
     # ViT-L/16 at 512 px: the recipe's 64 per pass does not fit 80 GiB (estimate); the cap cuts it
     recipe, run = (int(x) for x in row.split("|")[6].split("->"))

@@ -163,3 +163,25 @@ def test_yaml_is_loaded_safely():
     evil = "!!python/object/apply:os.system ['echo owned']"
     with pytest.raises(TableError, match="malformed YAML"):
         parse_table("evil.yaml", evil)
+
+
+def test_final_weights_are_kept_only_when_asked_and_their_digest_always(digits_dir, tmp_path, monkeypatch):
+    """train.keep_checkpoint false (the default): checkpoint.pt is a small record; run.json has the weights'
+    digest either way, the same digest as the kept weights of the same run."""
+    import torch
+
+    from bench.train.checkpoint import weights_sha256
+    from conftest import tiny_plan
+
+    monkeypatch.chdir(tmp_path)
+    _stage_dirs(tmp_path, tiny_plan(steps=3))
+    base = ["train", "--entry", "tiny", "--seed", "0", "--data-dir", str(digits_dir)]
+    assert main(base) == 0
+    assert main(base + ["--runs-dir", "kept", "--keep-checkpoint", "true"]) == 0
+    record = torch.load(tmp_path / "runs/tiny/0/checkpoint.pt")
+    weights = torch.load(tmp_path / "kept/tiny/0/checkpoint.pt")
+    assert record["status"] == "not kept" and "classifier.weight" not in str(record.keys())
+    run, kept = (json.loads((tmp_path / d / "tiny/0/run.json").read_text()) for d in ("runs", "kept"))
+    assert run["weights_sha256"] == kept["weights_sha256"] == record["weights_sha256"] == weights_sha256(weights)
+    assert (run["checkpoint_kept"], kept["checkpoint_kept"]) == (False, True)
+    assert (tmp_path / "runs/tiny/0/checkpoint.pt").stat().st_size < 2000

@@ -71,7 +71,8 @@ def test_paper_recipe_two_steps(sam_entry_plan, tmp_path, monkeypatch):
     (tmp_path / "plan/sam_t10_samopt_cifar10.json").write_text(json.dumps(sam_entry_plan))
     (tmp_path / "select/sam_t10_samopt_cifar10.json").write_text(json.dumps(
         {"entry": "sam_t10_samopt_cifar10", "param": "rho", "value": 0.1, "scores": {"0.05": 10.0, "0.1": 20.0}}))
-    args = ["train", "--entry", "sam_t10_samopt_cifar10", "--seed", "0", "--device", "cpu", "--data-dir", "tfds"]
+    args = ["train", "--entry", "sam_t10_samopt_cifar10", "--seed", "0", "--device", "cpu", "--data-dir", "tfds",
+            "--keep-checkpoint", "true"]
     assert main(args) == 0
 
     assert len(calls) == 2

@@ -36,7 +36,7 @@ def test_killed_stage_resumes_to_the_uninterrupted_result(sig, digits_dir, tmp_p
     (tmp_path / "plan/tiny.json").write_text(json.dumps({**plan, "data": {}}))
     (tmp_path / "select/tiny.json").write_text(json.dumps({"entry": "tiny", "param": None}))
     cmd = [sys.executable, "-m", "bench.cli", "train", "--entry", "tiny", "--data-dir", str(digits_dir),
-           "--threads", "1", "--checkpoint-every", "25"]
+           "--threads", "1", "--checkpoint-every", "25", "--keep-checkpoint", "true"]
     full = subprocess.run(cmd + ["--seed", "4", "--runs-dir", "uninterrupted"], cwd=tmp_path, capture_output=True,
                           text=True, env=_env(tmp_path))
     assert full.returncode == 0, full.stderr[-2000:]
@@ -62,6 +62,7 @@ def test_killed_stage_resumes_to_the_uninterrupted_result(sig, digits_dir, tmp_p
     wa = torch.load(tmp_path / "uninterrupted/tiny/4/checkpoint.pt")
     wb = torch.load(tmp_path / "runs/tiny/4/checkpoint.pt")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a["weights_sha256"] == b["weights_sha256"]
     assert not resume.exists()
 
 

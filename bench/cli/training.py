@@ -56,7 +56,8 @@ def cmd_train(args) -> int:
     selected = read_json(Path(args.select_dir) / f"{plan.entry}.json", "run `bench select` first")
     run_dir = Path(args.runs_dir) / plan.entry / str(args.seed)
     _threads(args.threads)
-    train_stage(plan, selected, args.seed, args.data_dir, run_dir, _run_config(args, run_dir))
+    train_stage(plan, selected, args.seed, args.data_dir, run_dir, _run_config(args, run_dir),
+                keep_checkpoint=args.keep_checkpoint == "true")
     return 0
 
 
@@ -77,6 +78,9 @@ def register(sub) -> None:
     s.add_argument("--data-dir", default="data/tfds")
     s.add_argument("--runs-dir", default="runs")
     _engine_args(s, "runs/<entry>/<seed>/resume.pt")
+    s.add_argument("--keep-checkpoint", choices=("true", "false"), default="false",
+                   help="write the final weights to runs/<entry>/<seed>/checkpoint.pt (false: a small record "
+                        "with their digest)")
     s.set_defaults(func=cmd_train)
 
 

@@ -23,7 +23,7 @@ from bench.errors import BenchError
 from bench.io import read_json, write_json
 from bench.recipe import Plan
 from bench.schema import ID_RE
-from bench.train.checkpoint import write_checkpoint
+from bench.train.checkpoint import weights_sha256, write_checkpoint
 
 
 def entry_id(entry: str) -> str:
@@ -98,10 +98,14 @@ def _no_number(run_dir: Path, plan: Plan, seed: int, status: str, reason: str, *
                         **extra})
 
 
-def train_stage(plan: Plan, selected: dict, seed: int, data_dir: str, run_dir: Path, run) -> None:
+def train_stage(plan: Plan, selected: dict, seed: int, data_dir: str, run_dir: Path, run,
+                keep_checkpoint: bool = False) -> None:
     """Train one (entry, seed) and write runs/<entry>/<seed>/{metrics.json, run.json, checkpoint.pt}.
 
-    `run`: a bench.train.loop.RunConfig (device, engine, resume points).
+    `run`: a bench.train.loop.RunConfig (device, engine, resume points). checkpoint.pt holds the final
+    weights with `keep_checkpoint` (train.keep_checkpoint in params.yaml), else a small record saying they
+    were not kept (nothing reads them: a cell's numbers come from the run itself, and a suite's weights
+    take tens of GiB in the DVC cache); run.json has their digest either way (weights_sha256).
     """
     reason = unavailable(plan) or (selected.get("reason") if selected.get("status") == "unavailable" else None)
     if reason:  # the cell becomes UNAVAILABLE with this reason; no number is made up
@@ -125,7 +129,11 @@ def train_stage(plan: Plan, selected: dict, seed: int, data_dir: str, run_dir: P
         return
     if selected.get("param"):
         metrics["selected"] = {k: selected[k] for k in ("param", "value", "scores", "split") if k in selected}
-    write_checkpoint(run_dir / "checkpoint.pt", state)
+    metrics["weights_sha256"] = weights_sha256(state)
+    metrics["checkpoint_kept"] = keep_checkpoint
+    write_checkpoint(run_dir / "checkpoint.pt", state if keep_checkpoint else {
+        "status": "not kept", "weights_sha256": metrics["weights_sha256"],
+        "reason": "train.keep_checkpoint is false (params.yaml): the final weights were not written"})
     write_run(run_dir, metrics)
     speed = f" ({metrics['images_per_s']:.0f} img/s on {metrics['device']})" if metrics["images_per_s"] else ""
     print(f"{plan.entry} seed {seed}: top1 {metrics['top1']:.2f}% in {metrics['wall_time_s']:.1f} s{speed}")
