@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 
 class BenchError(Exception):
-    """An error a user can fix; the CLI prints it without a traceback and exits 2."""
+    """An error a user can fix; the CLI prints it without a traceback and exits 2 (or its `exit_code`)."""
 
 
 class TableError(BenchError):

@@ -52,8 +52,9 @@ def test_killed_stage_resumes_to_the_uninterrupted_result(sig, digits_dir, tmp_p
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and not (tmp_path / "runs/tiny/4/metrics.json").exists()
-    if sig != signal.SIGKILL:  # SIGUSR2: what submitit asks SLURM to send before the time limit
+    if sig != signal.SIGKILL:  # SIGUSR2: what bench slurm asks SLURM to send before the time limit
         assert f"stopped by {sig.name}" in err
+        assert proc.returncode == {signal.SIGUSR2: 75, signal.SIGTERM: 143}[sig]  # resubmit / leave for a rerun
     again = subprocess.run(cmd + ["--seed", "4"], cwd=tmp_path, capture_output=True, text=True, env=_env(tmp_path))
     assert again.returncode == 0, again.stderr[-2000:]
     a, b = read_run(tmp_path / "uninterrupted/tiny/4"), read_run(tmp_path / "runs/tiny/4")

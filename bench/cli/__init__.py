@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # 2, or what a run stopped by a signal reports (bench.train.loop)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

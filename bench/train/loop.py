@@ -109,8 +109,18 @@ def evaluate(model: torch.nn.Module, feed: Feed) -> float:
     return 100.0 * correct / total
 
 
+# Exit statuses of a run that saved its resume point on a signal: SIGUSR2 (the time limit's warning:
+# bench slurm resubmits) or SIGTERM (cancelled or pre-empted: the next run resumes).
+EXIT_TIME_LIMIT = 75  # EX_TEMPFAIL
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
+
+
 class Preempted(BenchError):
-    """SIGTERM arrived: the state was saved and the run stops; rerunning the stage resumes it."""
+    """SIGTERM or SIGUSR2 arrived: the state was saved and the run stops; rerunning the stage resumes it."""
+
+    def __init__(self, message: str, signal_name: str = "SIGTERM"):
+        super().__init__(message)
+        self.exit_code = EXIT_TIME_LIMIT if signal_name == "SIGUSR2" else EXIT_TERMINATED
 
 
 def after_step(step: int) -> None:
@@ -160,9 +170,9 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     train_split, test_split = splits or (ds.train_split, ds.test_split)
     spec = data_spec(ds, data_dir)
     steps = recipe.steps
-    model = create_model(plan.model, None if recipe.head == "keep" else spec.num_classes, _in_chans(spec, recipe),
-                         plan.model_kwargs, plan.checkpoint, zero_head=recipe.head == "zeros",
-                         pos_embed_resample=recipe.pos_embed_resample)
+    num_classes = None if recipe.head == "keep" else spec.num_classes
+    model = create_model(plan.model, num_classes, _in_chans(spec, recipe), plan.model_kwargs, plan.checkpoint,
+                         zero_head=recipe.head == "zeros", pos_embed_resample=recipe.pos_embed_resample)
     engine = make_engine(device, model, run.precision, run.channels_last, run.compile)
     model = engine.prepare(model)
     wrapped = ddp.wrap(model, world, device)
@@ -199,11 +209,9 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.eval()
-    in_chans = _in_chans(spec, recipe)
     cap, micro_record = micro.resolve(
-        run.micro_batch, recipe, world.size, model,
-        lambda: measure(plan.model, plan.model_kwargs, recipe.resolution, in_chans,
-                        None if recipe.head == "keep" else spec.num_classes),
+        run.micro_batch, recipe, world.size, model, lambda: measure(
+            plan.model, plan.model_kwargs, recipe.resolution, _in_chans(spec, recipe), num_classes),
         torch.cuda.get_device_properties(device).total_memory if device.startswith("cuda") else None,
         engine.precision)
 
@@ -320,8 +328,8 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
     device = engine.device
     first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, on the device
     stop = {"now": False}
-    # SIGTERM (preemption, scancel) and SIGUSR2 (what submitit asks SLURM to send 90 s before a job's time
-    # limit, `--signal=USR2@90`; its default action would kill the run unsaved) both save, then stop.
+    # SIGTERM (preemption, scancel) and SIGUSR2 (what bench slurm asks SLURM to send before a job's time
+    # limit, `--signal=B:USR2@180`; its default action would kill the run unsaved) both save, then stop.
     signals = (signal.SIGTERM, signal.SIGUSR2) if resume_path else ()
     previous = {sig: signal.signal(sig, lambda num, _: stop.update(now=True, sig=signal.Signals(num).name))
                 for sig in signals}
@@ -360,7 +368,7 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
                 checkpoint(done)
                 if stop["now"]:
                     raise Preempted(f"{label}: stopped by {stop.get('sig', 'SIGTERM')} after step {done}; "
-                                    f"state saved to {resume_path}, rerun to resume")
+                                    f"state saved to {resume_path}, rerun to resume", stop.get("sig", "SIGTERM"))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
