@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bench.train.footprint import USABLE_FRACTION, Footprint, measure
+from bench.train.footprint import USABLE_FRACTION, Footprint, measure, plan_footprint
 
 # Dense bf16 peak TFLOPS and memory (GiB) per card, from the vendors' data sheets.
 CARDS = {"H100": (989.0, 80), "H200": (989.0, 141), "A100": (312.0, 80), "L40S": (362.0, 48), "L4": (121.0, 24)}
@@ -65,10 +65,10 @@ def entry_cost(entry, cache: dict) -> EntryCost:
     from bench.train.micro import recipe_micro_batch
 
     plan, r = entry.plan(), entry.recipe
-    in_chans = 1 if plan.dataset.name == "sklearn_digits" else 3
-    key = json.dumps([plan.model, plan.model_kwargs, r.resolution, in_chans], sort_keys=True, default=str)
+    key = json.dumps([plan.model, plan.model_kwargs, r.resolution, plan.dataset.name == "sklearn_digits"],
+                     sort_keys=True, default=str)
     if key not in cache:
-        cache[key] = measure(plan.model, plan.model_kwargs, r.resolution, in_chans)
+        cache[key] = plan_footprint(plan)
     footprint = cache[key]
     passes = 2 if r.optimizer.sam is not None else 1
     images = r.steps * r.batch_size

@@ -1,4 +1,4 @@
-"""Scale-out and pre-emption, end to end (slow): kill-and-resume, per-device workers, submitit jobs."""
+"""Scale-out and pre-emption, end to end (slow): kill-and-resume, per-device workers (SLURM: test_slurm_real.py)."""
 
 from __future__ import annotations
 
@@ -104,17 +104,3 @@ def test_workers_one_per_device_in_parallel(tmp_path):
     # two stages ran at the same time: some run began before the one before it ended (1 s resolution)
     assert any(b[0] <= a[1] + 1 for a, b in zip(spans, spans[1:]))
     assert (repo / "reports/index.html").is_file()
-
-
-def test_slurm_jobs_through_submitits_local_executor(tmp_path):
-    repo = copy_repo(tmp_path / "repo")
-    stages = _vit_only(repo, seeds=(0,))
-    env = _env(tmp_path)
-    run = subprocess.run(["bench", "slurm", "--local", "--poll", "1", "--timeout-min", "20"], cwd=repo,
-                         capture_output=True, text=True, env=env, timeout=1200)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    entries = {s.removeprefix("train@").rsplit("-", 1)[0] for s in stages}
-    assert run.stdout.count("recorded in dvc.lock") == len(stages) + len(entries)  # a select job per entry
-    _up_to_date(repo, env)  # `dvc commit` recorded every job's outputs: nothing left to run
-    again = subprocess.run(["dvc", "repro"], cwd=repo, capture_output=True, text=True, env=env)
-    assert "Running stage 'train@" not in again.stdout

@@ -76,3 +76,30 @@ def measure(model: str, kwargs: dict, resolution: int, in_chans: int, num_classe
 
     return Footprint((flops4 - flops2) / 2, float(saved4 - saved2) / 2, sum(p.numel() for p in m.parameters()),
                      any(isinstance(x, _BatchNorm) for x in m.modules()))
+
+
+def plan_footprint(plan) -> Footprint:
+    """A plan's model at its recipe's resolution (1 input channel for the embedded digits, 3 otherwise:
+    what the data spec gives, without opening the data)."""
+    in_chans = 1 if plan.dataset.name == "sklearn_digits" else 3
+    return measure(plan.model, plan.model_kwargs, plan.recipe.resolution, in_chans)
+
+
+def planned_micro_batch(recipe, footprint: Footprint, card_bytes: float, setting, precision: str = "bf16"
+                        ) -> tuple[int, str | None]:
+    """(examples per forward pass a run on this card will take, why a cap set by hand would be refused),
+    as bench.train.micro decides it in the run."""
+    from bench.train.micro import parse, recipe_micro_batch
+
+    natural = recipe_micro_batch(recipe, 1)
+    bn_trains = footprint.batchnorm and not recipe.freeze_bn
+    setting = parse(setting)
+    sam = recipe.optimizer.sam is not None
+    if setting == "auto":
+        return (natural if bn_trains else min(natural, footprint.largest_micro_batch(card_bytes, precision, sam)),
+                None)
+    if setting is None or setting >= natural:
+        return natural, None
+    if bn_trains:
+        return natural, f"micro_batch {setting} is refused: BatchNorm trains, whose statistics it would change"
+    return setting, None
