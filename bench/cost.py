@@ -28,8 +28,20 @@ from dataclasses import dataclass
 
 from bench.train.footprint import USABLE_FRACTION, Footprint, measure, plan_footprint
 
-# Dense bf16 peak TFLOPS and memory (GiB) per card, from the vendors' data sheets.
-CARDS = {"H100": (989.0, 80), "H200": (989.0, 141), "A100": (312.0, 80), "L40S": (362.0, 48), "L4": (121.0, 24)}
+# Dense bf16 peak TFLOPS and memory (GiB) per card, from the vendors' data sheets (the sparse figures
+# they also print are twice these). Each form factor its own: a PCIe or NVL card is slower than SXM.
+CARDS = {"H100": (989.0, 80), "H100 PCIe": (756.0, 80), "H100 NVL": (835.0, 94), "H200": (989.0, 141),
+         "H200 NVL": (835.0, 141), "A100": (312.0, 80), "L40S": (362.0, 48), "L4": (121.0, 24)}
+
+
+def card_of(device_name: str) -> str | None:
+    """The CARDS key for a CUDA device name ("NVIDIA H100 80GB HBM3" -> H100, "NVIDIA H200 NVL" -> H200 NVL,
+    "NVIDIA A100-SXM4-80GB" -> A100), or None; the most specific name matches first."""
+    name = device_name.upper().replace("-", " ")
+    for key in sorted(CARDS, key=len, reverse=True):
+        if all(word in name.split() for word in key.upper().split()):
+            return key
+    return None
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,6 @@ import timm  # noqa: E402  (torch and torchvision before TensorFlow)
 from bench.train.engine import make_engine  # noqa: E402
 from bench.train.sam import sam_step, sgd_step  # noqa: E402
 
-PEAK_BF16_TFLOPS = {"H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0,
-                    "H200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
-
-
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -140,13 +136,13 @@ def loader_images_per_s(args, device: str, batches: int) -> float:
     return batches * args.batch / (time.perf_counter() - start)
 
 
-def model_flops(model, x, y) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
+def model_flops(args) -> float:
+    """FLOPs of one training step (forward and backward) at --batch, counted on the meta device (no
+    memory, no time on the card), as `bench suite cost` counts them."""
+    from bench.train.footprint import measure
 
-    with FlopCounterMode(display=False) as counter:
-        F.cross_entropy(model(x).float(), y).backward()
-    model.zero_grad(set_to_none=True)
-    return float(counter.get_total_flops())
+    kwargs = {"img_size": args.res} if "vit" in args.model else {}
+    return measure(args.model, kwargs, args.res, 3, num_classes=100).flops_per_image * args.batch
 
 
 def main() -> None:
@@ -181,9 +177,12 @@ def main() -> None:
     print(f"images/s: harness {step_ips:.1f}, plain {args.batch / med['plain']:.1f}, sam {args.batch / med['sam']:.1f}, "
           f"loader {loader:.1f}")
     if args.device == "cuda":
-        flops = model_flops(model, engine.batch(x), y)
+        from bench.cost import CARDS, card_of
+
+        flops = model_flops(args)
         name = torch.cuda.get_device_name()
-        peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        card = card_of(name)
+        peak = CARDS[card][0] if card else None
         achieved = flops / med["harness"] / 1e12
         mfu = f"{100 * achieved / peak:.1f}% of {peak:g} TFLOPS bf16 dense ({name})" if peak else f"(no peak known for {name})"
         print(f"model FLOPs per step {flops / 1e12:.2f} TFLOP; achieved {achieved:.1f} TFLOPS; MFU {mfu}")

@@ -53,3 +53,12 @@ def test_suite_cost_flags_batchnorm_that_trains_over_the_card(monkeypatch):
     monkeypatch.setattr(footprint.Footprint, "activation_bytes", lambda self, n, p: n * 2**40)
     text = suite_cost(tables, 3, "H100", 0.4, 8)
     assert "(over the card)" in text and "BatchNorm in train mode keeps the recipe's micro-batch" in text
+
+
+def test_a_cuda_device_name_finds_its_own_card():
+    from bench.cost import card_of
+
+    names = {"NVIDIA H100 80GB HBM3": "H100", "NVIDIA H100 PCIe": "H100 PCIe", "NVIDIA H100 NVL": "H100 NVL",
+             "NVIDIA H200": "H200", "NVIDIA H200 NVL": "H200 NVL", "NVIDIA A100-SXM4-80GB": "A100",
+             "NVIDIA L40S": "L40S", "NVIDIA L4": "L4", "h100": "H100", "NVIDIA GeForce RTX 4090": None}
+    assert {n: card_of(n) for n in names} == names

@@ -217,11 +217,11 @@ class Driver:
         return rc or dvc("repro").returncode
 
     def _card(self, part: Partition, req: Request) -> tuple[float | None, str]:
-        from bench.cost import CARDS
+        from bench.cost import CARDS, card_of
 
         if not req.gpus:
             return None, "the card"
-        name = self.opts.card or next((k for k in CARDS if part.gpu_type and k.lower() in part.gpu_type.lower()), None)
+        name = self.opts.card or (card_of(part.gpu_type) if part.gpu_type else None)
         if name is None:
             self.say(f"GPU type {part.gpu_type or 'not given'}: unknown memory, stages are not checked against it "
                      f"(give --card, one of {', '.join(CARDS)})")
