@@ -34,6 +34,8 @@ def check_resources(tables: dict[str, Table]) -> None:
     """Every model is an exact timm name and every dataset a known TFDS builder."""
     import timm
 
+    import bench.archs  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
+
     datasets = known_datasets()
     built: dict[str, str | None] = {}  # (model, kwargs) -> the error building it, or None
     for t in tables.values():

@@ -53,6 +53,8 @@ def measure(model: str, kwargs: dict, resolution: int, in_chans: int, num_classe
     import timm
     from torch.utils.flop_counter import FlopCounterMode
 
+    import bench.archs  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
+
     def run(m, batch: int) -> tuple[float, int]:
         saved = [0]
 
