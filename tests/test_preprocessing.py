@@ -156,3 +156,31 @@ def test_polyak_runs_record_raw_and_averaged_accuracy(digits_dir):
     assert metrics["top1"] + metrics["top1_err"] == pytest.approx(100.0)
     plain, _ = train(as_plan(tiny_plan()), 0, digits_dir, RunConfig(progress=False))
     assert "top1_raw" not in plain and plain["top1"] == metrics["top1_raw"]  # same seed, same raw weights
+
+
+def test_cutout_zeroes_a_square_centred_anywhere_and_clipped_at_the_border():
+    """On a fixed white 32 x 32 image: the square is size x size where its centre lies inside, clipped where
+    it lies near the border; both forms draw the centre uniformly, per image."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from bench.data.pipeline import parse
+
+    op = parse("cutout(16)").ops[0]
+    white = Image.fromarray(np.full((32, 32, 3), 255, np.uint8))
+    for seed in range(20):
+        torch.manual_seed(seed)
+        y, x = int(torch.randint(32, ())), int(torch.randint(32, ()))
+        torch.manual_seed(seed)
+        out = np.asarray(op.example(white))
+        expected = np.full((32, 32), 255, np.uint8)
+        expected[max(0, y - 8):min(32, y + 8), max(0, x - 8):min(32, x + 8)] = 0
+        assert (out == expected[:, :, None]).all(), seed
+    g = torch.Generator().manual_seed(0)
+    batch = op.batch(torch.full((500, 3, 32, 32), 255, dtype=torch.uint8), g)
+    zeros = (batch == 0).all(dim=1).sum(dim=(1, 2))
+    assert batch.dtype == torch.uint8 and zeros.max() == 256 and zeros.min() >= 64  # 16 x 16, at least 8 x 8
+    assert 0.2 < (zeros == 256).float().mean() < 0.35  # the centre in [8, 24) on both axes: (16/32)^2
+    normalised = op.batch(torch.ones(2, 3, 32, 32), g)  # after normalize: the mask is the mean, 0
+    assert set(normalised.unique().tolist()) == {0.0, 1.0}
