@@ -25,7 +25,8 @@ from bench.schema import Checker
 from bench.tableparts import Claim, claims, costs, figures
 
 SCHEMA_VERSION = 1
-METRICS = {"top1": True, "top1_err": False}  # name -> higher is better
+# name -> higher is better. A table has one; its runs.csv rows carry that metric and its complement.
+METRICS = {"top1": True, "top1_err": False, "top5": True, "top5_err": False}
 DISPERSION_KINDS = ("std", "ci95", "none")
 SOURCE_KINDS = ("paper", "recorded")
 NUMBER_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")

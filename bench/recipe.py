@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.schema import Checker, from_json, parse, spec, to_json
 
-RESULT_KEYS = ("top1", "top1_err", "real_top1", "real_top1_err")
+RESULT_KEYS = ("top1", "top1_err", "real_top1", "real_top1_err", "top5", "top5_err", "real_top5", "real_top5_err")
 
 
 def _grid(c: Checker, grid: tuple, path: str) -> tuple[float, ...]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.experiments import METRICS, Table
+from bench.experiments import Table
 from bench.published import dataset_name
 
 PROVENANCE = ("git_commit", "device", "device_name", "wall_time_s", "device_hours", "images_per_s", "steps",
@@ -50,8 +50,15 @@ def read_run(run_dir: Path) -> dict:
     return merged
 
 
-def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
-    """One seed of a derived cell: the mean of `key` over its source entries' runs of that seed."""
+def family(metric: str) -> tuple[str, str]:
+    """A table's metric and its complement: (top1, top1_err), (top5, top5_err)."""
+    base = metric.removesuffix("_err")
+    return base, f"{base}_err"
+
+
+def _derive(entry, seed: int, runs_dir: Path, entries: dict, metric: str = "top1") -> dict:
+    """One seed of a derived cell: the mean of `key` over its source entries' runs of that seed, as the
+    derived cell's table's `metric` (its accuracy and error)."""
     key = entry.derived.key.removesuffix("_err")
     values, runs, sources = [], [], entry.derived.sources
     for src in sources:
@@ -73,7 +80,8 @@ def _derive(entry, seed: int, runs_dir: Path, entries: dict) -> dict:
     sizes = [float(r.get("test_examples") or 0) for r in runs]
     # The quantisation of a mean of k accuracies: 100 / N_eff with N_eff = k / sqrt(sum 1 / N_i^2).
     test_examples = len(sizes) / math.sqrt(sum(1.0 / n ** 2 for n in sizes)) if all(sizes) else None
-    return {**runs[0], "status": "ok", "top1": mean, "top1_err": 100.0 - mean, "wall_time_s": wall,
+    base, err = family(metric)
+    return {**runs[0], "status": "ok", base: mean, err: 100.0 - mean, "wall_time_s": wall,
             "device_hours": hours, "test_examples": test_examples,
             "reason": f"mean of {len(sources)} entries" if len(sources) > 1 else f"{key} of {sources[0]}"}
 
@@ -98,17 +106,18 @@ def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "
                 if entry.unavailable:
                     data = {"status": "unavailable", "reason": entry.unavailable}
                 elif entry.derived:
-                    data = _derive(entry, seed, Path(runs_dir), entries)
+                    data = _derive(entry, seed, Path(runs_dir), entries, table.metric)
                 else:
                     data = read_run(run_dir)
                 status = data.get("status", "failed")
-                bad = [m for m in METRICS if status == "ok" and not _finite_number(data.get(m))]
+                metrics = family(table.metric)
+                bad = [m for m in metrics if status == "ok" and not _finite_number(data.get(m))]
                 if bad:  # a run without a finite number is a failed run, never a number
                     status, data = "failed", {**data, "reason": f"{run_dir / 'metrics.json'} has no finite "
                                                                 f"{bad[0]!r}: {data.get(bad[0])!r}"}
                 if status == "missing":
                     data["reason"] = (not_run or {}).get(table.id, "not run yet")
-                for metric in METRICS:
+                for metric in metrics:
                     value = data.get(metric) if status == "ok" else None
                     rows.append({
                         "table": table.id, "entry": entry.id, "row": entry.row, "column": entry.column,

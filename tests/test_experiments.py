@@ -3,6 +3,7 @@
 import textwrap
 
 import pytest
+import yaml
 
 from bench.errors import TableError
 from bench.experiments import load_tables, parse_table
@@ -67,7 +68,7 @@ def test_good_table_parses_with_defaults():
 @pytest.mark.parametrize("old,new,field,words", [
     ("name: sgd", "name: sgdd", "entries.e1.recipe.optimizer.name", "did you mean 'sgd'"),
     ("steps: 10", "steps: ten", "entries.e1.recipe.steps", "expected int"),
-    ("metric: top1", "metric: top5", "metric", "valid choices: top1, top1_err"),
+    ("metric: top1", "metric: top3", "metric", "valid choices: top1, top1_err, top5, top5_err"),
     ("    row: r\n", "    row: q\n", "entries.e1.row", "unknown row"),
     ("      batch_size: 8\n", "", "entries.e1.recipe.batch_size", "missing required field"),
     ("kind: std", "kind: sem", "dispersion.kind", "valid choices"),
@@ -159,7 +160,7 @@ def test_printed_values_unavailable_and_derived_entries():
 
 @pytest.mark.parametrize("old,new,field,message", [
     ('value: "99.50"', 'value: "99,50"', "entries.e2.published.value", "a number as printed"),
-    ("derived: {from: [e1], key: real_top1", "derived: {from: [e1], key: real_top5", "entries.e3.derived.key",
+    ("derived: {from: [e1], key: real_top1", "derived: {from: [e1], key: real_top3", "entries.e3.derived.key",
      "unknown result key"),
     ("      steps: 10\n", "      steps: 0\n", "entries.e1.recipe.steps", "needs head: keep"),
     ("      steps: 10\n", "      steps: 10\n      select: {param: lr, grid: [0.1, 0.3]}\n",
@@ -217,3 +218,31 @@ def test_a_dispersion_printed_as_a_bound_is_kept_as_printed():
     assert stats.published_spread(p, "std", 3) == (0.1, 3)  # its upper bound
     with pytest.raises(TableError, match="a bound"):
         parse_table("x.yaml", GOOD.replace("dispersion: 0.1, source", 'dispersion: "<x", source'))
+
+
+def test_a_top5_table_collects_its_own_metric_also_from_another_tables_runs(tmp_path):
+    """SAM Table 2 prints top-1 and top-5 error of the same runs: a top5_err table whose cells are derived from
+    a top1_err table's entries. Each table's runs.csv rows carry its own metric and complement; a run
+    without top-5 (fewer than 6 classes) fails only the tables that need it."""
+    from bench.io import write_json
+    from bench.results import collect
+
+    top1 = parse_table("a.yaml", GOOD.replace("metric: top1\n", "metric: top1_err\n"))
+    raw = yaml.safe_load(GOOD)
+    raw.update(id="t5", metric="top5_err")
+    raw.pop("sources")  # nothing runs in this table: no protocol fields to source
+    raw["entries"] = {"e5": {"row": "r", "column": "c", "derived": {"from": ["e1"], "key": "top5_err"},
+                             "published": {"value": 9.0, "dispersion": 0.1, "source": "P, Table 2, row r, column c"}}}
+    top5 = parse_table("b.yaml", yaml.safe_dump(raw))
+    write_json(tmp_path / "e1/0/metrics.json", {"top1": 70.0, "top1_err": 30.0, "top5": 90.5, "top5_err": 9.5})
+    write_json(tmp_path / "e1/1/metrics.json", {"top1": 71.0, "top1_err": 29.0})
+    for seed in (0, 1):
+        write_json(tmp_path / f"e1/{seed}/run.json", {"status": "ok"})
+    runs = collect({"t1": top1, "t5": top5}, [0, 1], tmp_path)
+    one = runs[runs.table == "t1"]
+    assert set(one.metric) == {"top1", "top1_err"} and set(one.status) == {"ok"}
+    five = runs[runs.table == "t5"].set_index(["seed", "metric"])
+    assert set(runs[runs.table == "t5"].metric) == {"top5", "top5_err"}
+    assert five.loc[(0, "top5_err"), "value"] == pytest.approx(9.5) and five.loc[(0, "top5"), "value"] == 90.5
+    assert five.loc[(1, "top5_err"), "status"] == "failed"
+    assert "no 'top5'" in five.loc[(1, "top5_err"), "reason"]

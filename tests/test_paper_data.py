@@ -13,11 +13,12 @@ import copy
 
 import pytest
 import torch
+from conftest import as_plan, tiny_plan
+from dummy_sources import EXPECTED, prepare_from_dummy
 
 from bench.data.loader import Feed
-from bench.train.loop import RunConfig, evaluate, train
-from conftest import tiny_plan, as_plan
-from dummy_sources import EXPECTED, prepare_from_dummy
+from bench.train.evaluate import evaluate
+from bench.train.loop import RunConfig, train
 
 TINY_VIT = {"img_size": 16, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2}
 
@@ -87,8 +88,9 @@ def test_vtab_task_reads_with_its_label_rule(tmp_path):
 @pytest.mark.parametrize("name", ["fgvc_aircraft", "birdsnap"])
 def test_own_builders_prepare_through_bench_prepare(name, tmp_path):
     """FGVC-Aircraft and Birdsnap: the user's folder in the official layout -> bench prepare -> one step."""
-    from bench.data.prepare import prepare_one
     from test_fgvc_builders import _fake_aircraft, _fake_birdsnap
+
+    from bench.data.prepare import prepare_one
 
     manual_root = tmp_path / "manual"
     (_fake_aircraft if name == "fgvc_aircraft" else _fake_birdsnap)(manual_root / name)
@@ -136,9 +138,34 @@ def test_real_accuracy_counts_only_images_with_labels():
     hot = torch.zeros(4, 6, dtype=torch.bool)
     hot[0, 0] = hot[1, 5] = hot[2, 2] = hot[2, 3] = True
     feed = Feed(iter([(torch.zeros(4, 3, 2, 2), hot)]), 4, 6, 3)
-    assert evaluate(_Fixed(), feed) == pytest.approx(100.0 * 2 / 3)
+    top1, top5 = evaluate(_Fixed(), feed)
+    assert top1 == pytest.approx(100.0 * 2 / 3) and top5 is None  # 4 classes: top-5 says nothing
 
 
 def test_single_label_accuracy():
     feed = Feed(iter([(torch.zeros(4, 3, 2, 2), torch.tensor([0, 1, 0, 3]))]), 4, 4, 3)
-    assert evaluate(_Fixed(), copy.copy(feed)) == pytest.approx(75.0)
+    assert evaluate(_Fixed(), copy.copy(feed)) == (pytest.approx(75.0), None)
+
+
+class _Ranked(torch.nn.Module):
+    """10 classes; image i ranks class (i + k) % 10 k-th (k = 0 first)."""
+
+    def forward(self, x):
+        n = len(x)
+        logits = torch.zeros(n, 10)
+        for i in range(n):
+            for k in range(10):
+                logits[i, (i + k) % 10] = 10.0 - k
+        return logits
+
+
+def test_top5_accuracy_single_label_and_label_sets():
+    # labels at rank 0, 4, 5 and 9: top-1 1/4, top-5 2/4
+    y = torch.tensor([0, (1 + 4) % 10, (2 + 5) % 10, (3 + 9) % 10])
+    assert evaluate(_Ranked(), Feed(iter([(torch.zeros(4, 3, 2, 2), y)]), 4, 10, 3)) == (25.0, 50.0)
+    # ReaL-style sets: {rank 3, rank 7} (in top-5), {rank 6} (not), {} (not counted)
+    hot = torch.zeros(3, 10, dtype=torch.bool)
+    hot[0, 3] = hot[0, 7] = True
+    hot[1, (1 + 6) % 10] = True
+    top1, top5 = evaluate(_Ranked(), Feed(iter([(torch.zeros(3, 3, 2, 2), hot)]), 3, 10, 3))
+    assert (top1, top5) == (0.0, 50.0)

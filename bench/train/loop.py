@@ -37,6 +37,7 @@ from bench.train import distributed as ddp
 from bench.train import micro
 from bench.train import resume as resuming
 from bench.train.engine import make_engine
+from bench.train.evaluate import evaluate, record
 from bench.train.footprint import measure
 from bench.train.optim import build_optimizer, build_schedule
 from bench.train.sam import sam_step, sgd_step
@@ -83,30 +84,6 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, feed: Feed) -> float:
-    """Top-1 accuracy in percent; with multi-hot labels (ReaL), over images that have labels."""
-    model.eval()
-    correct = total = 0
-    for x, y in feed.batches:
-        pred = model(x).argmax(dim=1).cpu()
-        if y.dim() == 2:  # a label set per image: right if the prediction is in it
-            has = y.any(dim=1)
-            correct += int(y[torch.arange(len(pred)), pred][has].sum())
-            total += int(has.sum())
-        else:
-            correct += int((pred == y).sum())
-            total += len(y)
-    import torch.distributed as dist
-
-    if dist.is_initialized():  # each rank evaluated its share: sum the counts
-        counts = torch.tensor([correct, total], dtype=torch.float64,
-                              device="cuda" if dist.get_backend() == "nccl" else "cpu")
-        dist.all_reduce(counts)
-        correct, total = int(counts[0]), int(counts[1])
-    if total == 0:
-        raise BenchError("the evaluation split has no labelled examples")
-    return 100.0 * correct / total
 
 
 # Exit statuses of a run that saved its resume point on a signal: SIGUSR2 (the time limit's warning:
@@ -182,7 +159,9 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     schedule = build_schedule(optimizer, recipe)
     ema = None
     if recipe.ema is not None:
-        from timm.utils import ModelEmaV3  # Polyak averaging, as ViT Table 2's ImageNet column
+        from timm.utils import (
+            ModelEmaV3,  # Polyak averaging, as ViT Table 2's ImageNet column
+        )
 
         ema = ModelEmaV3(model, decay=recipe.ema)
     resume_name = resuming.RESUME_FILE if not world.active else f"resume.rank{world.rank}.pt"
@@ -268,12 +247,10 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
         if weights is None:
             continue
         with engine.autocast():
-            top1 = evaluate(weights, test if not suffix else test_feed())
-            metrics[f"top1{suffix}"], metrics[f"top1_err{suffix}"] = top1, 100.0 - top1
+            record(metrics, "top1", suffix, evaluate(weights, test if not suffix else test_feed()))
             for base, extra_spec, split in extra:
-                value = evaluate(weights, eval_feed(extra_spec, split, recipe, data_dir, device, world.rank,
-                                                    world.size))
-                metrics[f"{base}{suffix}"], metrics[f"{base}_err{suffix}"] = value, 100.0 - value
+                record(metrics, base, suffix, evaluate(weights, eval_feed(extra_spec, split, recipe, data_dir,
+                                                                          device, world.rank, world.size)))
     metrics.update({
         "train_loss": float(loss), "steps": steps,
         "epochs": round(steps * recipe.batch_size / feed.size, 3) if feed else 0.0,
