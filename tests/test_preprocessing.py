@@ -184,3 +184,20 @@ def test_cutout_zeroes_a_square_centred_anywhere_and_clipped_at_the_border():
     assert 0.2 < (zeros == 256).float().mean() < 0.35  # the centre in [8, 24) on both axes: (16/32)^2
     normalised = op.batch(torch.ones(2, 3, 32, 32), g)  # after normalize: the mask is the mean, 0
     assert set(normalised.unique().tolist()) == {0.0, 1.0}
+
+
+def test_cutout_per_batch_is_one_square_for_the_whole_batch_as_the_sam_code_draws_it():
+    import pytest
+    import torch
+
+    from bench.data.pipeline import parse
+    from bench.errors import BenchError
+
+    op = parse("cutout(16, batch)").ops[0]
+    out = op.batch(torch.ones(50, 3, 32, 32), torch.Generator().manual_seed(1))
+    masks = (out == 0).all(dim=1)
+    assert masks.any() and all(torch.equal(m, masks[0]) for m in masks)  # the same square in every image
+    with pytest.raises(BenchError, match="needs the batched"):
+        op.example(torch.ones(3, 32, 32))
+    with pytest.raises(ValueError, match="unknown per 'pixel'"):
+        parse("cutout(16, pixel)")

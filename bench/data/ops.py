@@ -185,18 +185,26 @@ class Cutout(Op):
     """Cutout (DeVries & Taylor 2017, arXiv:1708.04552): zero a size x size square whose centre is uniform
     over the image, clipped at the border (rows [y - size//2, y + size//2), as the paper's code does). Before
     `normalize` zero is a black pixel; after it, the channel mean (the paper's code masks the normalised
-    tensor). Where it goes in the pipeline is the recipe's choice, with its source."""
+    tensor). per=image: a square per image (the Cutout paper); per=batch: one square for the whole batch, as
+    the SAM code applies it (sam_jax/datasets/augmentation.py@dae9904:102-136, after batching), which only the
+    batched (in-memory) path can run. Where it goes in the pipeline is the recipe's choice, with its source."""
 
     name: ClassVar[str] = "cutout"
     random: ClassVar[bool] = True
     exact_on_pixels: ClassVar[bool] = True
     size: int = 16
+    per: str = "image"
 
     def example(self, img):
         import numpy as np
         import torch
         from PIL import Image
 
+        if self.per == "batch":
+            from bench.errors import BenchError
+
+            raise BenchError("cutout(per=batch) draws one square per batch: it needs the batched (in-memory) "
+                             "input path, which this dataset or pipeline does not take")
         tensor = _is_tensor(img)
         h, w = tuple(img.shape[-2:]) if tensor else img.size[::-1]
         y, x = int(torch.randint(h, ())), int(torch.randint(w, ()))
@@ -214,8 +222,9 @@ class Cutout(Op):
         import torch
 
         n, _, h, w = x.shape
-        ys = torch.randint(h, (n,), generator=generator).to(x.device)
-        xs = torch.randint(w, (n,), generator=generator).to(x.device)
+        draws = 1 if self.per == "batch" else n
+        ys = torch.randint(h, (draws,), generator=generator).to(x.device).expand(n)
+        xs = torch.randint(w, (draws,), generator=generator).to(x.device).expand(n)
         half = self.size // 2
         rows, cols = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
         in_y = (rows[None, :] >= ys[:, None] - half) & (rows[None, :] < ys[:, None] + half)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     import torch
 
 METHODS = ("bilinear", "bicubic", "nearest")
-CHOICES = {"method": METHODS, "mode": ("edge", "reflect"), "policy": ("cifar10", "imagenet", "svhn")}
+CHOICES = {"method": METHODS, "mode": ("edge", "reflect"), "policy": ("cifar10", "imagenet", "svhn"),
+           "per": ("image", "batch")}
 RANGES = {"size": (1, 8192), "pad": (0, 64), "area_min": (0.01, 1.0), "frac": (0.05, 1.0), "fill": (0, 255)}
 
 
