@@ -106,6 +106,9 @@ def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) ->
         total += train_h * seeds + select_h
         cache_gib += c.checkpoint_gib * seeds
         longest = max(longest, select_h + train_h)
+        if not c.images:  # evaluation only: forward passes, not counted (a few seconds of a card)
+            lines.append(f"| {c.entry} | {c.model} @ {c.resolution} | 0 | 0.00 | 0.00 | evaluation only | - |")
+            continue
         fits = c.footprint.largest_micro_batch(memory * 2**30, "bf16", c.sam)
         micro = c.recipe_micro if c.bn_trains else min(c.recipe_micro, fits)
         if micro < c.recipe_micro:

@@ -28,7 +28,9 @@ SCHEMA_VERSION = 1
 # name -> higher is better. A table has one; its runs.csv rows carry that metric and its complement.
 METRICS = {"top1": True, "top1_err": False, "top5": True, "top5_err": False}
 DISPERSION_KINDS = ("std", "ci95", "none")
-SOURCE_KINDS = ("paper", "recorded")
+# paper: a paper's table; recorded: a reference this project recorded (embedded tables); results: results
+# another project recorded for released checkpoints (timm's results CSVs).
+SOURCE_KINDS = ("paper", "recorded", "results")
 NUMBER_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
@@ -105,7 +107,8 @@ class Table:
 
     @property
     def paper(self) -> str:
-        return str(self.source.get("paper") or "recorded")  # embedded tables: recorded references
+        # embedded tables: recorded references; released checkpoints: the project that recorded their results
+        return str(self.source.get("paper") or self.source.get("project") or "recorded")
 
     @property
     def higher_is_better(self) -> bool:
@@ -232,8 +235,9 @@ def parse_table(path: str | Path, text: str) -> Table:
     kind = c.get(source, "kind", "source", str)
     if kind not in SOURCE_KINDS:
         raise c.fail("source.kind", f"unknown source kind {kind!r}; {choices(kind, SOURCE_KINDS)}")
-    required = (("paper", "title", "arxiv", "table") if kind == "paper"
-                else ("recorded_on", "commit", "command", "machine"))
+    required = {"paper": ("paper", "title", "arxiv", "table"),
+                "recorded": ("recorded_on", "commit", "command", "machine"),
+                "results": ("project", "repository", "files", "commit")}[kind]
     for key in required:
         c.get(source, key, "source", (str, int))
     metric = c.get(top, "metric", "", str)

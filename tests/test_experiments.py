@@ -1,5 +1,6 @@
 """Table-file schema: the shipped tables validate; bad input names the file and field."""
 
+import re
 import textwrap
 
 import pytest
@@ -47,13 +48,15 @@ def test_shipped_tables_validate(monkeypatch):
     load_suite(params)
     tables = load_all(params)
     assert {"embedded_vit", "embedded_sam", "vit_table2", "vit_table9", "vit_table5_i21k", "sam_table10",
-            "sam_table3"} <= set(tables)
+            "sam_table3", "timm_vit_sam", "timm_vit_sam_top5"} <= set(tables)
     check_resources(tables)  # timm model names and pretrained tags, TFDS builders
     for t in tables.values():
         for e in t.entries.values():
             assert e.published.source
             if t.source["kind"] == "paper":  # paper, table, row and column named
                 assert e.published.source.startswith(f"{t.paper} Table {t.source['table']}, row "), e.id
+            if t.source["kind"] == "results":  # the results file, at the commit read, and its line
+                assert re.match(rf"{t.paper} results/\S+\.csv@{t.source['commit'][:7]}:\d+ ", e.published.source)
 
 
 def test_good_table_parses_with_defaults():

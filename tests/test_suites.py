@@ -46,6 +46,10 @@ PRINTED = {
     "sam_t3_base_birdsnap": ("14.30", "0.18", "ci95", "5"),
     "sam_t3_sam_imagenet": ("15.14", "0.03", "ci95", "5"),
     "sam_t3_base_imagenet": ("15.3", "", "none", ""),
+    "vit_sam_b16_imagenet": ("80.246", "", "none", ""),
+    "vit_sam_b32_real": ("80.216", "", "none", ""),
+    "vit_sam_b16_real_top5": ("96.701", "", "none", ""),
+    "vit_sam_b32_imagenet_top5": ("91.012", "", "none", ""),
 }
 TABLE10 = {  # row -> (optimal rho, rho = 0.05, baseline), SAM Table 10
     "aircraft": ("6.80", "7.06", "8.15"), "flowers": ("0.63", "0.81", "1.16"), "pets": ("3.97", "4.15", "4.24"),
@@ -99,6 +103,7 @@ def test_bench_published_cli(tmp_path):
     ("vit_table2", {"vit_table2", "vit_table9"}),
     ("vit_table5", {"vit_table5_i21k"}),
     ("sam_table10", {"sam_table10", "sam_table3"}),
+    ("timm_sam", {"timm_vit_sam", "timm_vit_sam_top5"}),
 ])
 def test_suite_expands_to_one_stage_per_entry_and_seed(suite, tables, tmp_path):
     """`bench suite use` then DVC's own expansion of dvc.yaml (`dvc stage list`), without running anything."""
