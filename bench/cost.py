@@ -85,7 +85,8 @@ def entry_cost(entry, cache: dict) -> EntryCost:
     passes = 2 if r.optimizer.sam is not None else 1
     images = r.steps * r.batch_size
     train = footprint.flops_per_image * images * passes / 1e12
-    grid = len(r.select.grid) if r.select else 0
+    # The sweep: one run per grid value, each as long as the recipe (for steps, as long as that value).
+    grid = (sum(r.select.grid) / r.steps if r.select.param == "steps" else len(r.select.grid)) if r.select else 0
     return EntryCost(entry=entry.id, model=plan.model, resolution=r.resolution, images=images, train_tflop=train,
                      select_tflop=train * grid, footprint=footprint, recipe_micro=recipe_micro_batch(r, 1),
                      sam=r.optimizer.sam is not None, bn_trains=footprint.batchnorm and not r.freeze_bn)

@@ -25,9 +25,10 @@ RESULT_KEYS = ("top1", "top1_err", "real_top1", "real_top1_err", "top5", "top5_e
 
 
 def _grid(c: Checker, grid: tuple, path: str) -> tuple[float, ...]:
-    if len(grid) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 10
+    """Positive numbers (lr and rho at most 10, steps whole numbers: checked with the recipe)."""
+    if len(grid) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 10_000_000
                                 for v in grid):
-        raise c.fail(path, "expected a list of at least two numbers in (0, 10]")
+        raise c.fail(path, "expected a list of at least two positive numbers")
     return tuple(float(v) for v in grid)
 
 
@@ -83,7 +84,8 @@ class Preprocess:
 class Selection:
     """A hyper-parameter chosen on held-out training data by the `select` stage (bench/train/select.py)."""
 
-    param: str = spec("what is chosen", choices=("lr", "rho"), noun="parameter")
+    param: str = spec("what is chosen: lr, SAM's rho, or steps (the SAM paper's SGD baselines: the standard "
+                      "or the doubled epoch count)", choices=("lr", "rho", "steps"), noun="parameter")
     grid: tuple[float, ...] = spec("the candidate values", check=_grid)
     seed: int = spec("the seed of the selection runs", 0, lo=0, hi=2**31 - 1)
 
@@ -138,9 +140,14 @@ class Recipe:
         if self.select is not None and self.select.param == "rho" and self.optimizer.sam is None:
             raise c.fail(f"{path}.select.param", "selecting rho needs optimizer.sam")
         if self.select is not None:
-            named = self.optimizer.lr if self.select.param == "lr" else self.optimizer.sam.rho
+            param = self.select.param
+            if param == "steps" and not all(v == int(v) for v in self.select.grid):
+                raise c.fail(f"{path}.select.grid", f"steps must be whole numbers; grid: {list(self.select.grid)}")
+            if param != "steps" and max(self.select.grid) > 10:
+                raise c.fail(f"{path}.select.grid", f"{param} values must lie in (0, 10]; grid: {list(self.select.grid)}")
+            named = {"lr": self.optimizer.lr, "steps": self.steps}.get(param) or self.optimizer.sam.rho
             if not any(abs(v - named) <= 1e-12 * max(1.0, abs(named)) for v in self.select.grid):
-                where = "optimizer.lr" if self.select.param == "lr" else "optimizer.sam.rho"
+                where = {"lr": "optimizer.lr", "steps": "steps"}.get(param, "optimizer.sam.rho")
                 raise c.fail(f"{path}.select.grid", f"does not contain the recipe's {where} ({named:g}), the "
                                                     f"value the paper names; grid: {list(self.select.grid)}")
         m = self.optimizer.sam.m if self.optimizer.sam else None
@@ -259,10 +266,12 @@ class Plan:
         return from_json(cls, data)
 
     def with_selection(self, param: str | None, value: float | None) -> Plan:
-        """This plan with a value chosen by the `select` stage (lr or SAM's rho) in place."""
+        """This plan with a value chosen by the `select` stage (lr, SAM's rho or steps) in place."""
         if not param:
             return self
         opt = self.recipe.optimizer
+        if param == "steps":
+            return self.with_recipe(steps=int(value))
         if param == "lr":
             opt = dataclasses.replace(opt, lr=float(value))
         else:

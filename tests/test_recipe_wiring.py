@@ -203,3 +203,26 @@ def test_a_stopped_selection_resumes_where_it_stopped(digits_dir, tmp_path, monk
     assert trained == [(0.003, 4)]  # the first value came from its done.json; the second resumed at step 4
     assert resumed == uninterrupted
     assert not work.exists()  # every score is in the choice
+
+
+def test_the_sgd_baselines_epoch_count_is_a_recorded_selection(digits_dir):
+    """SAM Section 3.1: a non-SAM baseline runs for the standard and the doubled epoch count and the better
+    counts. Here that is the select stage over `steps`, scored on held-out data and recorded like lr or rho."""
+    from bench.errors import TableError
+    from bench.recipe import parse_recipe
+    from bench.schema import Checker
+
+    plan = tiny_plan(steps=4, select={"param": "steps", "grid": [4, 8], "seed": 0})
+    plan["dataset"].update(sweep_train_split="train[:90%]", sweep_val_split="train[90%:]")
+    result = select_value(as_plan(plan), digits_dir, RunConfig("cpu", progress=False))
+    assert result["param"] == "steps" and set(result["scores"]) == {"4", "8"} and result["value"] in (4.0, 8.0)
+    assert as_plan(plan).with_selection("steps", 8.0).recipe.steps == 8
+    raw = {"optimizer": {"name": "sgd", "lr": 0.1}, "steps": 4, "batch_size": 8, "resolution": 8,
+           "preprocess": {"train": "normalize(vit)|resize(8)", "eval": "normalize(vit)|resize(8)"},
+           "select": {"param": "steps", "grid": [4, 8.5]}}
+    with pytest.raises(TableError, match="steps must be whole numbers"):
+        parse_recipe(Checker("t.yaml"), raw, "recipe")
+    with pytest.raises(TableError, match="does not contain the recipe's steps"):
+        parse_recipe(Checker("t.yaml"), {**raw, "select": {"param": "steps", "grid": [8, 16]}}, "recipe")
+    with pytest.raises(TableError, match=r"lr values must lie in \(0, 10\]"):
+        parse_recipe(Checker("t.yaml"), {**raw, "select": {"param": "lr", "grid": [0.1, 20]}}, "recipe")
