@@ -226,3 +226,33 @@ def test_the_sgd_baselines_epoch_count_is_a_recorded_selection(digits_dir):
         parse_recipe(Checker("t.yaml"), {**raw, "select": {"param": "steps", "grid": [8, 16]}}, "recipe")
     with pytest.raises(TableError, match=r"lr values must lie in \(0, 10\]"):
         parse_recipe(Checker("t.yaml"), {**raw, "select": {"param": "lr", "grid": [0.1, 20]}}, "recipe")
+
+
+def test_sam_table1_entries_train_two_steps_on_cifar_in_its_real_format(tmp_path, monkeypatch):
+    """SAM Table 1's SGD cell with Cutout on CIFAR-100 (WRN-28-10 shrunk to depth 10, width 1, for the CPU):
+    the select stage chooses between the standard and the doubled step count on the held-out 10%, then a
+    seed trains with the choice, the batch-level Cutout and the weight decay in the loss, from CIFAR-100's
+    own archive format through the real TFDS builder."""
+    entry = load_table(ROOT / "experiments/sam/table1.yaml").entries["sam_t1_wrn200_cutout_c100_sgd"]
+    plan = entry.plan().to_json()
+    assert plan["model"] == "wrn28_10" and plan["recipe"]["select"] == {"param": "steps", "grid": [39000.0, 78000.0],
+                                                                       "seed": 0}
+    assert plan["recipe"]["preprocess"]["train"] == ("flip_lr|pad_crop(4, reflect)|normalize(cifar100)|resize(32, bilinear)|"
+                                                     "cutout(16, batch)")
+    assert (plan["recipe"]["optimizer"]["lr"], plan["recipe"]["optimizer"]["weight_decay"]) == (0.1, 0.0005)
+    plan["model_kwargs"] = {"depth": 10, "widen": 1}
+    plan["recipe"].update(steps=2, batch_size=2, eval_batch_size=2, select={"param": "steps", "grid": [2, 4], "seed": 0})
+    plan["dataset"].update(sweep_train_split="train[:50%]", sweep_val_split="train[50%:]")  # 4 examples in all
+    plan["data"] = {"cifar100": {"status": "ok"}}
+    prepare_from_dummy("cifar100", tmp_path / "tfds", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "plan/sam_t1_wrn200_cutout_c100_sgd.json").write_text(json.dumps(plan))
+    assert main(["select", "--entry", "sam_t1_wrn200_cutout_c100_sgd", "--device", "cpu", "--data-dir", "tfds"]) == 0
+    chosen = json.loads((tmp_path / "select/sam_t1_wrn200_cutout_c100_sgd.json").read_text())
+    assert chosen["param"] == "steps" and chosen["value"] in (2.0, 4.0) and set(chosen["scores"]) == {"2", "4"}
+    assert main(["train", "--entry", "sam_t1_wrn200_cutout_c100_sgd", "--seed", "0", "--device", "cpu",
+                 "--data-dir", "tfds"]) == 0
+    metrics = read_run(tmp_path / "runs/sam_t1_wrn200_cutout_c100_sgd/0")
+    assert metrics["status"] == "ok" and metrics["steps"] == int(chosen["value"])
+    assert metrics["selected"]["param"] == "steps" and "top5_err" in metrics  # 100 classes: top-5 recorded

@@ -46,6 +46,11 @@ PRINTED = {
     "sam_t3_base_birdsnap": ("14.30", "0.18", "ci95", "5"),
     "sam_t3_sam_imagenet": ("15.14", "0.03", "ci95", "5"),
     "sam_t3_base_imagenet": ("15.3", "", "none", ""),
+    "sam_t1_wrn200_basic_c10_sam": ("2.7", "0.1", "ci95", "5"),
+    "sam_t1_wrn200_aa_c10_sam": ("2.1", "<0.1", "ci95", "5"),
+    "sam_t1_pyr_basic_c100_sam": ("14.6", "0.4", "ci95", "5"),
+    "sam_t1_pyrsd_aa_c10_sgd": ("1.6", "<0.1", "ci95", "5"),
+    "sam_t1_wrn1800_aa_c10_sgd": ("2.2", "<0.1", "ci95", "5"),
     "vit_sam_b16_imagenet": ("80.246", "", "none", ""),
     "vit_sam_b32_real": ("80.216", "", "none", ""),
     "vit_sam_b16_real_top5": ("96.701", "", "none", ""),
@@ -104,6 +109,7 @@ def test_bench_published_cli(tmp_path):
     ("vit_table5", {"vit_table5_i21k"}),
     ("sam_table10", {"sam_table10", "sam_table3"}),
     ("timm_sam", {"timm_vit_sam", "timm_vit_sam_top5"}),
+    ("sam_table1", {"sam_table1"}),
 ])
 def test_suite_expands_to_one_stage_per_entry_and_seed(suite, tables, tmp_path):
     """`bench suite use` then DVC's own expansion of dvc.yaml (`dvc stage list`), without running anything."""
