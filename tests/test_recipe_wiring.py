@@ -256,3 +256,34 @@ def test_sam_table1_entries_train_two_steps_on_cifar_in_its_real_format(tmp_path
     metrics = read_run(tmp_path / "runs/sam_t1_wrn200_cutout_c100_sgd/0")
     assert metrics["status"] == "ok" and metrics["steps"] == int(chosen["value"])
     assert metrics["selected"]["param"] == "steps" and "top5_err" in metrics  # 100 classes: top-5 recorded
+
+
+def test_sam_table2_entry_trains_two_steps_on_imagenet_and_fills_its_top5_cell(tmp_path, monkeypatch):
+    """A SAM Table 2 entry (ResNet-50 with SAM; 32 px and a batch of 2 for the CPU) trains two steps on
+    ImageNet in its real archive format; its run fills the top-1 cell and, through the derived table, the
+    top-5 cell of the same run."""
+    from bench.experiments import load_tables
+    from bench.results import collect
+
+    tables = load_tables([ROOT / "experiments/sam/table2.yaml", ROOT / "experiments/sam/table2_top5.yaml"])
+    entry = tables["sam_table2"].entries["sam_t2_resnet50_100_sam"]
+    plan = entry.plan().to_json()
+    r = plan["recipe"]
+    assert (r["batch_size"], r["accum_steps"], r["optimizer"]["sam"]["m"], r["label_smoothing"]) == (4096, 32, 128, 0.1)
+    r.update(steps=2, batch_size=2, accum_steps=1, eval_batch_size=2, resolution=32,
+             preprocess={k: v.replace("224", "32").replace("(32/256)", "(0.875)") for k, v in r["preprocess"].items()})
+    r["optimizer"]["sam"]["m"] = 2  # BatchNorm needs two examples a pass; the dummy archive has three
+    plan["data"] = {"imagenet2012": {"status": "ok"}}
+    prepare_from_dummy("imagenet2012", tmp_path / "tfds", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for d in ("plan", "select"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "plan/sam_t2_resnet50_100_sam.json").write_text(json.dumps(plan))
+    (tmp_path / "select/sam_t2_resnet50_100_sam.json").write_text(json.dumps({"entry": "x", "param": None}))
+    assert main(["train", "--entry", "sam_t2_resnet50_100_sam", "--seed", "0", "--device", "cpu",
+                 "--data-dir", "tfds"]) == 0
+    metrics = read_run(tmp_path / "runs/sam_t2_resnet50_100_sam/0")
+    assert metrics["status"] == "ok" and metrics["steps"] == 2
+    runs = collect(tables, [0], tmp_path / "runs")
+    five = runs[(runs.entry == "sam_t2_resnet50_100_sam_top5") & (runs.metric == "top5_err")].iloc[0]
+    assert five.status == "ok" and five.value == pytest.approx(metrics["top5_err"])

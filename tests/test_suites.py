@@ -51,6 +51,11 @@ PRINTED = {
     "sam_t1_pyr_basic_c100_sam": ("14.6", "0.4", "ci95", "5"),
     "sam_t1_pyrsd_aa_c10_sgd": ("1.6", "<0.1", "ci95", "5"),
     "sam_t1_wrn1800_aa_c10_sgd": ("2.2", "<0.1", "ci95", "5"),
+    "sam_t2_resnet50_100_sam": ("22.5", "0.1", "ci95", "5"),
+    "sam_t2_resnet152_100_std": ("20.4", "<0.0", "ci95", "5"),
+    "sam_t2_resnet101_400_sam": ("19.0", "<0.01", "ci95", "5"),
+    "sam_t2_resnet50_100_std_top5": ("6.62", "0.11", "ci95", "5"),
+    "sam_t2_resnet152_400_sam_top5": ("4.35", "0.04", "ci95", "5"),
     "vit_sam_b16_imagenet": ("80.246", "", "none", ""),
     "vit_sam_b32_real": ("80.216", "", "none", ""),
     "vit_sam_b16_real_top5": ("96.701", "", "none", ""),
@@ -110,6 +115,7 @@ def test_bench_published_cli(tmp_path):
     ("sam_table10", {"sam_table10", "sam_table3"}),
     ("timm_sam", {"timm_vit_sam", "timm_vit_sam_top5"}),
     ("sam_table1", {"sam_table1"}),
+    ("sam_table2", {"sam_table2", "sam_table2_top5"}),
 ])
 def test_suite_expands_to_one_stage_per_entry_and_seed(suite, tables, tmp_path):
     """`bench suite use` then DVC's own expansion of dvc.yaml (`dvc stage list`), without running anything."""
