@@ -137,8 +137,9 @@ def test_ctrl_c_cancels_the_drivers_jobs_which_save_their_resume_points(slurm, t
     resume = repo / "runs/vit_p4_digits/0/resume.pt"
     job = _until(lambda: _running_train_job(repo), "the train job to run")
     log = repo / f"runs/.slurm/train_vit_p4_digits-0.{job}.log"
-    _until(lambda: log.exists() and "[stage" in log.read_text(), "the training to start")
-    time.sleep(3)
+    steps = repo / "runs/vit_p4_digits/0/dvclive/plots/metrics/train/loss.tsv"  # written as the steps run
+    # in the training loop (its signal handlers installed), not still importing or loading data
+    _until(lambda: steps.exists() and len(steps.read_text().splitlines()) > 2, "the training steps to run")
     driver.send_signal(signal.SIGINT)
     out, err = driver.communicate(timeout=60)
     assert driver.returncode == 130 and "cancelled this driver's" in err, out + err
