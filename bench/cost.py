@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bench.train.footprint import USABLE_FRACTION, Footprint, measure, plan_footprint
+from bench.train.footprint import USABLE_FRACTION, Footprint, plan_footprint, planned_micro_batch
 
 # Dense bf16 peak TFLOPS and memory (GiB) per card, from the vendors' data sheets (the sparse figures
 # they also print are twice these). Each form factor its own: a PCIe or NVL card is slower than SXM.
@@ -53,9 +53,9 @@ class EntryCost:
     train_tflop: float  # one seed
     select_tflop: float  # the whole sweep
     footprint: Footprint
+    recipe: object  # bench.recipe.Recipe
     recipe_micro: int  # examples per forward pass on one device, as the recipe has it
     sam: bool
-    bn_trains: bool  # BatchNorm in train mode: the engine's micro-batch cap does not apply
 
     @property
     def checkpoint_gib(self) -> float:
@@ -65,12 +65,6 @@ class EntryCost:
         """Estimated peak at `micro` examples per pass: bf16 activations plus fp32 state."""
         f = self.footprint
         return (f.activation_bytes(micro, "bf16") + f.state_bytes(self.sam)) / 2**30
-
-
-def _per_image(model: str, kwargs: dict, resolution: int, in_chans: int) -> tuple[float, float, int]:
-    """(FLOPs of one image's forward and backward, bytes autograd saves per image in fp32, parameters)."""
-    f = measure(model, kwargs, resolution, in_chans)
-    return f.flops_per_image, f.saved_bytes_per_image, f.params
 
 
 def entry_cost(entry, cache: dict) -> EntryCost:
@@ -88,8 +82,8 @@ def entry_cost(entry, cache: dict) -> EntryCost:
     # The sweep: one run per grid value, each as long as the recipe (for steps, as long as that value).
     grid = (sum(r.select.grid) / r.steps if r.select.param == "steps" else len(r.select.grid)) if r.select else 0
     return EntryCost(entry=entry.id, model=plan.model, resolution=r.resolution, images=images, train_tflop=train,
-                     select_tflop=train * grid, footprint=footprint, recipe_micro=recipe_micro_batch(r, 1),
-                     sam=r.optimizer.sam is not None, bn_trains=footprint.batchnorm and not r.freeze_bn)
+                     select_tflop=train * grid, footprint=footprint, recipe=r,
+                     recipe_micro=recipe_micro_batch(r, 1), sam=r.optimizer.sam is not None)
 
 
 def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) -> str:
@@ -110,8 +104,7 @@ def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) ->
         if not c.images:  # evaluation only: forward passes, not counted (a few seconds of a card)
             lines.append(f"| {c.entry} | {c.model} @ {c.resolution} | 0 | 0.00 | 0.00 | evaluation only | - |")
             continue
-        fits = c.footprint.largest_micro_batch(memory * 2**30, "bf16", c.sam)
-        micro = c.recipe_micro if c.bn_trains else min(c.recipe_micro, fits)
+        micro, _ = planned_micro_batch(c.recipe, c.footprint, memory * 2**30, "auto")  # what the run will take
         if micro < c.recipe_micro:
             capped.append(c.entry)
         note = ""

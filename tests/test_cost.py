@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cost import _per_image, entry_cost, suite_cost
+from bench.cost import entry_cost, suite_cost
+from bench.train.footprint import measure
 from bench.experiments import load_tables
 from conftest import ROOT
 
 
 def test_vit_b16_flops_per_image_match_the_published_count():
-    flops, saved, params = _per_image("vit_base_patch16_224", {}, 224, 3)
+    f = measure("vit_base_patch16_224", {}, 224, 3)
+    flops, saved, params = f.flops_per_image, f.saved_bytes_per_image, f.params
     # timm's vit_base_patch16_224: 17.6 GMACs forward, 86.6M parameters; backward about twice the forward
     assert flops == pytest.approx(3 * 2 * 17.6e9, rel=0.05)
     assert params == pytest.approx(86.6e6, rel=0.01)

@@ -90,18 +90,14 @@ def plan_footprint(plan) -> Footprint:
 def planned_micro_batch(recipe, footprint: Footprint, card_bytes: float, setting, precision: str = "bf16"
                         ) -> tuple[int, str | None]:
     """(examples per forward pass a run on this card will take, why a cap set by hand would be refused),
-    as bench.train.micro decides it in the run."""
-    from bench.train.micro import parse, recipe_micro_batch
+    by the rule the run applies (bench.train.micro.choose), from the footprint instead of the model."""
+    from bench.train.micro import choose, parse, recipe_micro_batch
 
     natural = recipe_micro_batch(recipe, 1)
-    bn_trains = footprint.batchnorm and not recipe.freeze_bn
     setting = parse(setting)
-    sam = recipe.optimizer.sam is not None
-    if setting == "auto":
-        return (natural if bn_trains else min(natural, footprint.largest_micro_batch(card_bytes, precision, sam)),
-                None)
-    if setting is None or setting >= natural:
-        return natural, None
-    if bn_trains:
-        return natural, f"micro_batch {setting} is refused: BatchNorm trains, whose statistics it would change"
-    return setting, None
+    fits = (footprint.largest_micro_batch(card_bytes, precision, recipe.optimizer.sam is not None)
+            if setting == "auto" else None)
+    cap, blocked = choose(natural, setting, fits, footprint.batchnorm and not recipe.freeze_bn)
+    refused = (f"micro_batch {blocked} is refused: BatchNorm trains, whose statistics it would change"
+               if blocked is not None and setting != "auto" else None)
+    return (cap if cap is not None else natural), refused

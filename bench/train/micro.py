@@ -61,6 +61,19 @@ def bn_trains(model: torch.nn.Module) -> bool:
     return any(isinstance(m, _BatchNorm) and m.training for m in model.modules())
 
 
+def choose(natural: int, setting: str | int | None, fits: int | None, batchnorm_trains: bool
+           ) -> tuple[int | None, int | None]:
+    """The one rule, for a run and for the checks before one: (the cap to apply or None, a cap that
+    BatchNorm in train mode blocks or None). `setting` is parsed (auto, None or a number); `fits` is what
+    the estimate fits on the card (auto; None: no estimate, no card)."""
+    cap = fits if setting == "auto" else setting
+    if cap is None or cap >= natural:
+        return None, None  # no cap, or the recipe's micro-batches already fit
+    if batchnorm_trains:
+        return None, cap
+    return cap, None
+
+
 def resolve(requested: str | int | None, recipe, world_size: int, model: torch.nn.Module,
             estimate, card_bytes: float | None, precision: str) -> tuple[int | None, dict[str, Any]]:
     """(the cap to apply or None, what the run records). `model` is in the mode it trains in (frozen
@@ -70,28 +83,23 @@ def resolve(requested: str | int | None, recipe, world_size: int, model: torch.n
     natural = recipe_micro_batch(recipe, world_size)
     record: dict[str, Any] = {"micro_batch_setting": requested if requested is not None else "off",
                               "recipe_micro_batch": natural}
-    cap = requested
-    if requested == "auto":
-        cap = None
-        if card_bytes is not None:
-            try:
-                cap = estimate().largest_micro_batch(card_bytes, precision, recipe.optimizer.sam is not None)
-            except Exception as exc:  # an estimate that fails must not stop a run that may well fit
-                print(f"micro_batch auto: no memory estimate ({type(exc).__name__}: {exc}); the recipe's "
-                      f"micro-batch of {natural} is used", file=sys.stderr, flush=True)
-    if cap is not None and cap >= natural:
-        cap = None  # the recipe's micro-batches already fit
-    if cap is not None and bn_trains(model):
-        if requested == "auto":
-            print(f"micro_batch auto: the estimate fits {cap} examples per pass, fewer than the recipe's "
-                  f"{natural}, but the model has BatchNorm in train mode, whose statistics a smaller "
-                  "micro-batch would change; the recipe's micro-batch is kept (set accum_steps in the "
-                  "recipe if it runs out of memory)", file=sys.stderr, flush=True)
-            cap = None
-        else:
-            raise BenchError(f"micro_batch {cap}: the model has BatchNorm in train mode, which normalises "
-                             f"each forward pass by its own statistics, so cutting the recipe's micro-batch "
-                             f"of {natural} would change what is trained; raise micro_batch to {natural} or "
-                             "more, or change accum_steps in the recipe")
-    record["micro_batch"] = min(natural, cap) if cap is not None else natural
+    fits = None
+    if requested == "auto" and card_bytes is not None:
+        try:
+            fits = estimate().largest_micro_batch(card_bytes, precision, recipe.optimizer.sam is not None)
+        except Exception as exc:  # an estimate that fails must not stop a run that may well fit
+            print(f"micro_batch auto: no memory estimate ({type(exc).__name__}: {exc}); the recipe's "
+                  f"micro-batch of {natural} is used", file=sys.stderr, flush=True)
+    cap, blocked = choose(natural, requested, fits, bn_trains(model))
+    if blocked is not None and requested == "auto":
+        print(f"micro_batch auto: the estimate fits {blocked} examples per pass, fewer than the recipe's "
+              f"{natural}, but the model has BatchNorm in train mode, whose statistics a smaller "
+              "micro-batch would change; the recipe's micro-batch is kept (set accum_steps in the "
+              "recipe if it runs out of memory)", file=sys.stderr, flush=True)
+    elif blocked is not None:
+        raise BenchError(f"micro_batch {blocked}: the model has BatchNorm in train mode, which normalises "
+                         f"each forward pass by its own statistics, so cutting the recipe's micro-batch "
+                         f"of {natural} would change what is trained; raise micro_batch to {natural} or "
+                         "more, or change accum_steps in the recipe")
+    record["micro_batch"] = cap if cap is not None else natural
     return cap, record
