@@ -40,9 +40,22 @@ def _kaiming(model: nn.Module) -> None:
 
 
 class _Classified(nn.Module):
-    """timm's classifier interface: get_classifier / reset_classifier on `self.fc`."""
+    """The networks' shared ending and timm's classifier interface: `stem`, then `blocks`, then `bn`
+    (an identity where the network has no final BatchNorm), ReLU, global average pooling and `fc`."""
 
+    stem: nn.Module
+    blocks: nn.Sequential
+    bn: nn.Module
     fc: nn.Linear
+
+    def _head(self, channels: int, num_classes: int, final_bn: bool = True) -> None:
+        self.bn = nn.BatchNorm2d(channels) if final_bn else nn.Identity()
+        self.fc = nn.Linear(channels, num_classes)
+        _kaiming(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn(self.blocks(self.stem(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
     def get_classifier(self) -> nn.Module:
         return self.fc
@@ -83,13 +96,7 @@ class WideResNet(_Classified):
                 blocks.append(_WideBlock(cin, cout, 2 if stage and not i else 1, drop_rate))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
-        self.bn = nn.BatchNorm2d(cin)
-        self.fc = nn.Linear(cin, num_classes)
-        _kaiming(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn(self.blocks(self.stem(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        self._head(cin, num_classes)
 
 
 # ---------------------------------------------------------------- Shake-Shake
@@ -159,12 +166,7 @@ class ShakeShake(_Classified):
                 blocks.append(_ShakeBlock(cin, cout, 2 if stage and not i else 1))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(cin, num_classes)
-        _kaiming(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.blocks(self.stem(x)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        self._head(cin, num_classes, final_bn=False)  # Gastaldi's network ends on the blocks' own BatchNorm
 
 
 # ---------------------------------------------------------------- PyramidNet and ShakeDrop
@@ -225,13 +227,7 @@ class PyramidNet(_Classified):
             blocks.append(_PyramidBottleneck(cin, planes, 2 if k in (n, 2 * n) else 1, p_keep))
             cin = planes * 4
         self.blocks = nn.Sequential(*blocks)
-        self.bn = nn.BatchNorm2d(cin)
-        self.fc = nn.Linear(cin, num_classes)
-        _kaiming(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn(self.blocks(self.stem(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        self._head(cin, num_classes)
 
 
 # ---------------------------------------------------------------- timm registrations
