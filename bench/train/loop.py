@@ -84,8 +84,6 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-
-
 # Exit statuses of a run that saved its resume point on a signal: SIGUSR2 (the time limit's warning:
 # bench slurm resubmits) or SIGTERM (cancelled or pre-empted: the next run resumes).
 EXIT_TIME_LIMIT = 75  # EX_TEMPFAIL
@@ -159,9 +157,7 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     schedule = build_schedule(optimizer, recipe)
     ema = None
     if recipe.ema is not None:
-        from timm.utils import (
-            ModelEmaV3,  # Polyak averaging, as ViT Table 2's ImageNet column
-        )
+        from timm.utils import ModelEmaV3  # Polyak averaging, as ViT Table 2's ImageNet column
 
         ema = ModelEmaV3(model, decay=recipe.ema)
     resume_name = resuming.RESUME_FILE if not world.active else f"resume.rank{world.rank}.pt"
