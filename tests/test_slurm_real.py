@@ -106,9 +106,11 @@ def test_a_job_at_its_time_limit_saves_and_continues_in_a_new_job_also_after_the
     resumes. The first driver is interrupted with --leave-jobs; the second adopts the job in flight by its
     name instead of submitting a duplicate."""
     repo = copy_repo(tmp_path / "repo")
-    stage = _long_run(repo)
+    # Long enough that no single one-minute job can finish it (8,000 steps once did, in about 60 s, on an
+    # idle machine): at least one job must reach its time limit.
+    stage = _long_run(repo, steps=24000)
     env = _env(tmp_path)
-    cmd = ["bench", "slurm", "--poll", "1", "--time", "1", "--signal-s", "50", "--max-restarts", "10"]
+    cmd = ["bench", "slurm", "--poll", "1", "--time", "1", "--signal-s", "50", "--max-restarts", "20"]
     first = subprocess.Popen(cmd + ["--leave-jobs"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
     _until(lambda: _running_train_job(repo), "the train job to run")
@@ -123,7 +125,7 @@ def test_a_job_at_its_time_limit_saves_and_continues_in_a_new_job_also_after_the
     assert "reached its time limit and saved a resume point; resubmitting" in log
     assert log.count(f"{stage}: ok in") == 1
     metrics = read_run(repo / "runs/vit_p4_digits/0")
-    assert metrics["status"] == "ok" and metrics["resumed_from_step"] and metrics["steps"] == 8000
+    assert metrics["status"] == "ok" and metrics["resumed_from_step"] and metrics["steps"] == 24000
     assert not (repo / "runs/vit_p4_digits/0/resume.pt").exists()
     _up_to_date(repo, env)
 
