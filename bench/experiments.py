@@ -322,8 +322,14 @@ def load_tables(paths: list[str | Path]) -> dict[str, Table]:
                     raise TableError(t.path, f"entries.{e.id}.derived.from[{i}]",
                                      f"{src!r} is itself derived; derive from entries that run")
         for i, claim in enumerate(t.claims):
+            for j, eid in enumerate(claim.cells):
+                if eid not in entries:
+                    raise TableError(t.path, f"claims[{i}].cells[{j}]", f"unknown entry {eid!r}; {choices(eid, entries)}")
+                if entries[eid].published is None:
+                    raise TableError(t.path, f"claims[{i}].cells[{j}]",
+                                     f"entry {eid!r} has no reference value to be within")
             for j, pair in enumerate(claim.pairs):
-                for eid in pair:
+                for eid in (e for side in pair for e in side):
                     if eid not in entries:
                         raise TableError(t.path, f"claims[{i}].pairs[{j}]",
                                          f"unknown entry {eid!r}; {choices(eid, entries)}")

@@ -21,9 +21,10 @@ Cells (our runs against a published or recorded value; delta = ours - published)
     df (noncentral t, statsmodels); tost_margin80: the smallest margin TOST passes
     with 80% power when the truth equals the published value (at this spread).
 
-Claims (a treatment entry against a control entry, per pair of cells), on the
-seeds both arms ran, with the paired differences d = treatment - control
-(their std floored at sqrt(2) x the quantisation):
+Claims (a treatment entry against a control entry, per pair of cells, or an
+effect against an effect: each the per-seed difference of two entries), on the
+seeds every arm ran, with the paired differences d = treatment - control
+(their std floored at sqrt(number of arms) x the quantisation):
   * direction: one-sided paired t test in the claimed direction (beyond `min_effect`);
   * contradicted: the one-sided test in the opposite direction (beyond 0, or
     beyond `min_effect` when it is negative: a non-inferiority claim is
@@ -221,14 +222,14 @@ CLAIM_LABELS = {CONSISTENT: "reproduced: direction and effect size", DIRECTION: 
 
 
 def paired_arrays(d, direction: str, min_effect: float, published_effect: float, margin: float, floor: float,
-                  published: tuple[tuple[float, int], tuple[float, int]], arm_sd: tuple,
+                  published: tuple[tuple[float, int], ...], arm_sd: tuple,
                   intervals: bool = True) -> dict[str, np.ndarray]:
     """A pair's tests, vectorised over experiments: `d` (..., n) paired differences; `arm_sd`: our arms' seed
     stds (the std assumed for a published cell printed without dispersion)."""
     d = np.asarray(d, dtype=float)
     n = d.shape[-1]
     mean = d.mean(axis=-1)
-    sd = np.maximum(d.std(axis=-1, ddof=1), floor * math.sqrt(2.0))
+    sd = np.maximum(d.std(axis=-1, ddof=1), floor * math.sqrt(len(published)))  # one floor per arm
     se, df = sd / math.sqrt(n), n - 1.0
     sign = 1.0 if direction == "higher" else -1.0
     t = stats.t
@@ -255,11 +256,18 @@ def paired_arrays(d, direction: str, min_effect: float, published_effect: float,
 
 def paired_test(treatment: list[float], control: list[float], direction: str, published_effect: float,
                 min_effect: float = 0.0, alpha: float = 0.05,
-                published: tuple[tuple[float, int], tuple[float, int]] = ((0.0, 1), (0.0, 1)),
-                margin: float = 1.0, floor: float = 0.0) -> dict[str, Any]:
-    """One (treatment, control) pair over matched seeds, before the claim's Holm step (`claim_verdicts`)."""
+                published: tuple[tuple[float, int], ...] = ((0.0, 1), (0.0, 1)),
+                margin: float = 1.0, floor: float = 0.0, arms: list[list[float]] | None = None) -> dict[str, Any]:
+    """One (treatment, control) pair over matched seeds, before the claim's Holm step (`claim_verdicts`).
+
+    `arms`: the matched per-seed values of every entry involved, in the order of `published`, when a side
+    is an effect (a difference of two entries; then treatment and control are those differences and the
+    pair tests a difference of differences); default: the two sides themselves."""
     _finite(treatment=treatment, control=control, published_effect=published_effect, margin=margin)
     a, b = np.asarray(treatment, float), np.asarray(control, float)
+    arms = [a, b] if arms is None else [np.asarray(x, float) for x in arms]
+    if len(arms) != len(published):
+        raise ValueError(f"{len(arms)} arms but {len(published)} published spreads")
     n = len(a)
     row: dict[str, Any] = {"n_seeds": n, "effect": float((a - b).mean()) if n else math.nan,
                            "published_effect": published_effect}
@@ -270,7 +278,7 @@ def paired_test(treatment: list[float], control: list[float], direction: str, pu
     if floor <= 0:
         raise ValueError("a claim's pair needs a positive spread floor (the accuracy's quantisation)")
     r = {k: float(v) for k, v in paired_arrays(a - b, direction, min_effect, published_effect, margin, floor,
-                                                published, (a.std(ddof=1), b.std(ddof=1))).items()}
+                                                published, tuple(x.std(ddof=1) for x in arms)).items()}
     r.pop("gap")
     out = {**row, **r}
     out["verdict"] = pair_verdict(out["p_opposite"], out["p_direction"], out["p_gap_tost"], alpha)

@@ -15,6 +15,7 @@ import pandas as pd
 from bench import stats
 from bench.errors import BenchError
 from bench.experiments import Entry, Published, Table
+from bench.tableparts import side_label
 
 
 def _spread(table: Table, entry: Entry) -> tuple[float, int]:
@@ -140,36 +141,77 @@ def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
             "device_hours": round(float(own.device_hours.fillna(0).sum()), 4)}
 
 
-def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per (claim, pair), with the claim's own verdict repeated on each row."""
+# A cells claim's row verdict from its cell's: within the margin, undecided, beyond it, not run.
+_WITHIN = {stats.REPRODUCED: stats.CONSISTENT, stats.INCONCLUSIVE: stats.NOT_REPRODUCED,
+           stats.DISCREPANT: stats.CONTRADICTED}
+
+
+def _cell_rows(claim, base: dict, verdicts: pd.DataFrame) -> list[dict]:
+    """A cells claim: one row per cell, from the cell's own verdict (bench.verdicts.judge): its delta to the
+    reference is the row's effect, tested against zero within the table's margin."""
+    rows = []
+    by_entry = verdicts.set_index("entry") if len(verdicts) else None
+    for eid in claim.cells:
+        row = {**base, "treatment": eid, "control": "reference", "published_effect": 0.0}
+        if by_entry is None or eid not in by_entry.index:
+            rows.append({**row, "verdict": stats.UNAVAILABLE, "n_seeds": 0, "reason": f"no verdict for {eid}"})
+            continue
+        v = by_entry.loc[eid]
+        rows.append({**row, "n_seeds": int(v.n_runs), "seeds": v.seeds, "effect": v.delta,
+                     "ci95_low": v.ci95_low, "ci95_high": v.ci95_high, "p_gap_tost": v.p_tost,
+                     "cell_verdict": v.verdict, "verdict": _WITHIN.get(v.verdict, stats.UNAVAILABLE),
+                     "reason": v.reason if isinstance(v.reason, str) else "", "treatment_row": v.row,
+                     "treatment_column": v.column, "margin": v.margin})
+    return rows
+
+
+def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05,
+                 verdicts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (claim, pair) or (claim, cell), with the claim's own verdict repeated on each row.
+    `verdicts`: the cell verdicts (`judge`), which cells claims read; computed here when not given."""
     entries = {e.id: (t, e) for t in tables.values() for e in t.entries.values()}
     rows = []
     for t in tables.values():
         for claim in t.claims:
+            if claim.cells:
+                if verdicts is None:
+                    verdicts = judge(tables, runs, alpha)
+                base = {"claim": claim.id, "table": t.id, "text": claim.text, "source": claim.source,
+                        "direction": claim.direction, "min_effect": 0.0, "gate": claim.gate, "metric": t.metric}
+                cell_rows = _cell_rows(claim, base, verdicts)
+                verdict = min((r["verdict"] for r in cell_rows), key=stats.CLAIM_ORDER.index)
+                rows += [{**r, "claim_verdict": verdict} for r in cell_rows]
+                continue
             pair_rows = []
             for treat, ctrl in claim.pairs:
                 base = {"claim": claim.id, "table": t.id, "text": claim.text, "source": claim.source,
                         "direction": claim.direction, "min_effect": claim.min_effect, "gate": claim.gate,
                         "margin": claim.margin or t.margin, "metric": t.metric,
-                        "treatment": treat, "control": ctrl}
-                if treat not in entries or ctrl not in entries:
-                    missing = treat if treat not in entries else ctrl
+                        "treatment": side_label(treat), "control": side_label(ctrl)}
+                involved = [*treat, *ctrl]
+                missing = [e for e in involved if e not in entries]
+                if missing:
                     pair_rows.append({**base, "verdict": stats.UNAVAILABLE, "n_seeds": 0,
-                                      "reason": f"entry {missing} is not in the loaded tables"})
+                                      "reason": f"entry {missing[0]} is not in the loaded tables"})
                     continue
-                (_, te), (_, ce) = entries[treat], entries[ctrl]
-                a = _values(runs, treat, t.metric)
-                b = _values(runs, ctrl, t.metric)
-                seeds = sorted(set(a) & set(b))
-                sizes = [x for x in (_test_size(runs[runs.entry == e]) for e in (treat, ctrl)) if x]
+                arms = {e: _values(runs, e, t.metric) for e in involved}
+                seeds = sorted(set.intersection(*(set(v) for v in arms.values())))
+                sizes = [x for x in (_test_size(runs[runs.entry == e]) for e in involved) if x]
+                te, ce = entries[treat[0]][1], entries[ctrl[0]][1]
                 floor = stats.quantisation(min(sizes) if sizes else None, te.published.printed)
-                result = stats.paired_test([a[s] for s in seeds], [b[s] for s in seeds], claim.direction,
-                                           te.published.value - ce.published.value, claim.min_effect, alpha,
-                                           (_spread(t, te), _spread(t, ce)), claim.margin or t.margin, floor)
+                values = {e: [arms[e][s] for s in seeds] for e in involved}
+                published = {e: entries[e][1].published.value for e in involved}
+                result = stats.paired_test(_side(values, treat), _side(values, ctrl), claim.direction,
+                                           _side(published, treat) - _side(published, ctrl), claim.min_effect,
+                                           alpha, tuple(_spread(*entries[e]) for e in involved),
+                                           claim.margin or t.margin, floor,
+                                           arms=[values[e] for e in involved])
                 reason = ""
                 if result["verdict"] == stats.UNAVAILABLE:
-                    reason = (te.unavailable or ce.unavailable or _why_not(runs, treat, a) or _why_not(runs, ctrl, b)
-                              or f"fewer than two seeds ran in both arms (treatment {sorted(a)}, control {sorted(b)})")
+                    reason = (next((entries[e][1].unavailable for e in involved if entries[e][1].unavailable), "")
+                              or next((w for e in involved if (w := _why_not(runs, e, arms[e]))), "")
+                              or "fewer than two seeds ran in every arm ("
+                              + ", ".join(f"{e} {sorted(arms[e])}" for e in involved) + ")")
                 pair_rows.append({**base, **result, "seeds": ";".join(str(s) for s in seeds), "reason": reason,
                                   "treatment_row": te.row, "control_column": ce.column,
                                   "treatment_column": te.column})
@@ -179,8 +221,15 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05) -> pd.Da
     columns = ["claim", "table", "text", "source", "direction", "min_effect", "gate", "margin", "metric", "treatment",
                "control", "treatment_row", "treatment_column", "control_column", "n_seeds", "seeds", "effect",
                "published_effect", "ci95_low", "ci95_high", "gap_ci95_low", "gap_ci95_high", "p_direction",
-               "p_opposite", "p_opposite_holm", "p_gap_tost", "verdict", "reason", "claim_verdict"]
+               "p_opposite", "p_opposite_holm", "p_gap_tost", "cell_verdict", "verdict", "reason", "claim_verdict"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _side(values: dict, side: tuple[str, ...]):
+    """A claim side's value(s): the entry's, or an effect's (first entry minus second), per seed."""
+    if len(side) == 1:
+        return values[side[0]]
+    return np.asarray(values[side[0]], float) - np.asarray(values[side[1]], float)
 
 
 def _why_not(runs: pd.DataFrame, entry: str, ran: dict[int, float]) -> str:

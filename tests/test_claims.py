@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as st
 
 from bench.check import check
+from bench.results import RUN_COLUMNS
 from bench.stats import CONSISTENT, CONTRADICTED, DIRECTION, NOT_REPRODUCED, UNAVAILABLE, paired_test
 from bench.verdicts import judge_claims
 from bench.experiments import parse_table
@@ -148,9 +149,10 @@ entries:
 
 def _runs(values: dict[str, list[float]]) -> pd.DataFrame:
     rows = [{"entry": e, "metric": "top1_err", "status": "ok", "seed": s, "value": v, "reason": "",
-             "test_examples": 10000}
+             "test_examples": 10000, "wall_time_s": 1.0, "device_name": "cpu"}
             for e, vs in values.items() for s, v in enumerate(vs)]
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=list(dict.fromkeys([*RUN_COLUMNS, *frame.columns])))  # the collected columns
 
 
 def test_a_claim_over_datasets_takes_its_weakest_pair():
@@ -207,3 +209,95 @@ def test_a_claim_with_gate_false_is_reported_but_never_fails_the_gate(tmp_path, 
                    "worse": False}]).to_csv(tmp_path / "verdicts.csv", index=False)
     assert check(str(tmp_path / "verdicts.csv"), None, str(tmp_path / "claims.csv")) == 0
     assert "not gating" in capsys.readouterr().out
+
+
+DIFF_CLAIMS = """\
+  - id: gain_larger_on_d2
+    text: "SAM lowers error more on d2 than on d1"
+    source: "P Table 1"
+    direction: lower
+    pairs: [[[sam_d2, base_d2], [sam_d1, base_d1]]]
+  - id: within_reference
+    text: "the SAM cells are within their references"
+    source: "P Table 1"
+    cells: [sam_d1, sam_d2]
+"""
+
+
+def _with(extra: str) -> str:
+    return TABLE.replace("entries:\n", extra + "entries:\n", 1)
+
+
+def test_a_difference_of_differences_is_the_paired_test_of_the_two_per_seed_effects():
+    table = parse_table("t.yaml", _with(DIFF_CLAIMS))
+    base1, sam1 = [5.0, 5.2, 4.9], [4.6, 4.7, 4.5]   # SAM's effect on d1: -0.4, -0.5, -0.4
+    base2, sam2 = [8.0, 8.3, 7.9], [6.1, 6.5, 5.8]   # on d2: -1.9, -1.8, -2.1
+    c = judge_claims({"t": table}, _runs({"base_d1": base1, "sam_d1": sam1, "base_d2": base2, "sam_d2": sam2}))
+    row = c[c.claim == "gain_larger_on_d2"].iloc[0]
+    assert (row.treatment, row.control) == ("(sam_d2 - base_d2)", "(sam_d1 - base_d1)")
+    d = (np.array(sam2) - base2) - (np.array(sam1) - base1)
+    assert row.effect == pytest.approx(d.mean())
+    assert row.published_effect == pytest.approx((7.0 - 8.0) - (4.0 - 5.0))  # 0: the table prints equal gains
+    assert row.p_direction == pytest.approx(st.ttest_1samp(-d, 0.0, alternative="greater").pvalue)
+    assert row.n_seeds == 3 and row.verdict in (CONSISTENT, DIRECTION)
+    # reversed (the larger gain on d1) it is contradicted
+    c = judge_claims({"t": table}, _runs({"base_d1": base2, "sam_d1": sam2, "base_d2": base1, "sam_d2": sam1}))
+    assert c[c.claim == "gain_larger_on_d2"].claim_verdict.iloc[0] == CONTRADICTED
+
+
+def test_a_difference_of_differences_needs_every_arm_on_the_same_seeds():
+    table = parse_table("t.yaml", _with(DIFF_CLAIMS))
+    runs = _runs({"base_d1": [5.0, 5.2, 4.9], "sam_d1": [4.6, 4.7, 4.5], "base_d2": [8.0, 8.3, 7.9],
+                  "sam_d2": [6.1]})
+    row = judge_claims({"t": table}, runs).query("claim == 'gain_larger_on_d2'").iloc[0]
+    assert row.verdict == UNAVAILABLE and "sam_d2 [0]" in row.reason
+
+
+def test_a_cells_claim_follows_each_cells_own_verdict():
+    from bench.verdicts import judge
+
+    table = parse_table("t.yaml", _with(DIFF_CLAIMS))
+    runs = _runs({"base_d1": [5.0, 5.2, 4.9], "sam_d1": [4.0, 4.1, 3.95],       # within 1 point of 4.0
+                  "base_d2": [8.0, 8.3, 7.9], "sam_d2": [9.5, 9.6, 9.55]})      # 2.55 above 7.0: beyond
+    verdicts = judge({"t": table}, runs)
+    c = judge_claims({"t": table}, runs, verdicts=verdicts).query("claim == 'within_reference'").set_index("treatment")
+    cells = verdicts.set_index("entry")
+    assert cells.loc["sam_d1", "verdict"] == "REPRODUCED" and c.loc["sam_d1", "verdict"] == CONSISTENT
+    assert cells.loc["sam_d2", "verdict"] == "DISCREPANT" and c.loc["sam_d2", "verdict"] == CONTRADICTED
+    assert c.loc["sam_d2", "effect"] == pytest.approx(np.mean([9.5, 9.6, 9.55]) - 7.0)
+    assert set(c.claim_verdict) == {CONTRADICTED}
+    from bench.report import render_html
+
+    html = render_html({"t": table}, verdicts, runs=runs, claims=judge_claims({"t": table}, runs, verdicts=verdicts))
+    assert "<code>sam_d2</code> &minus; its reference: +2.55 [" in html and "cell <a href=\"#t\">DISCREPANT</a>" in html
+    assert "<code>(sam_d2 - base_d2)</code> &minus; <code>(sam_d1 - base_d1)</code>" in html
+
+
+@pytest.mark.parametrize("claim, field, message", [
+    ("    direction: lower\n    pairs: [[[sam_d2, base_d2], sam_d1]]\n", "pairs[0]", "an effect"),
+    ("    direction: lower\n    pairs: [[[sam_d2, base_d2, x], [sam_d1, base_d1]]]\n", "pairs[0][0]", "[entry, entry]"),
+    ("    direction: lower\n    cells: [sam_d1]\n", "claims[2]", "not both"),
+    ("    cells: [nope]\n", "claims[2].cells[0]", "unknown entry 'nope'"),
+])
+def test_bad_claim_sides_name_the_field(tmp_path, claim, field, message):
+    from bench.errors import TableError
+    from bench.experiments import load_tables
+
+    path = tmp_path / "t.yaml"
+    path.write_text(_with("  - id: bad\n    text: x\n    source: y\n" + claim), encoding="utf-8")
+    with pytest.raises(TableError) as err:
+        load_tables([path])
+    assert field in str(err.value) and message in str(err.value)
+
+
+def test_the_shipped_table1_and_timm_claims_carry_the_published_effects():
+    from bench.experiments import load_tables
+
+    tables = load_tables(["experiments/sam/table1.yaml", "experiments/timm/vit_sam.yaml"])
+    c = judge_claims(tables, pd.DataFrame(columns=RUN_COLUMNS))
+    gain = c[c.claim == "sam_gain_larger_on_cifar100_wrn"]
+    # SAM Table 1, WRN-28-10 rows: (SAM - SGD) on CIFAR-100 minus (SAM - SGD) on CIFAR-10, as printed
+    assert list(gain.published_effect.round(2)) == [-1.5, -1.7, -2.0, -1.7, -2.8, -2.7]
+    assert set(gain.verdict) == {UNAVAILABLE} and gain.reason.str.contains("not run yet|fewer than two").all()
+    within = c[c.claim == "vit_sam_checkpoints_within_recorded"]
+    assert len(within) == 4 and set(within.claim_verdict) == {UNAVAILABLE}

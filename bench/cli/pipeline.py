@@ -108,7 +108,7 @@ def cmd_stats(args) -> int:
         raise BenchError(f"cannot read {args.runs}: {exc}; run `bench collect` first") from None
     try:
         verdicts = judge(tables, runs, alpha)
-        claims = judge_claims(tables, runs, alpha)
+        claims = judge_claims(tables, runs, alpha, verdicts)
     except ValueError as exc:  # non-finite or impossible input reached the statistics
         raise BenchError(f"{args.runs}: {exc}") from None
     write_text(args.out, verdicts.to_csv(index=False))
