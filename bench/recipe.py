@@ -91,6 +91,16 @@ class Selection:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Mix:
+    """Mixup and CutMix of each training batch (timm.data.Mixup: soft targets, per-batch lambda)."""
+
+    mixup_alpha: float = spec("Mixup's Beta(alpha, alpha); 0: no Mixup", 0.0, lo=0.0, hi=100.0)
+    cutmix_alpha: float = spec("CutMix's Beta(alpha, alpha); 0: no CutMix", 0.0, lo=0.0, hi=100.0)
+    prob: float = spec("probability that a batch is mixed", 1.0, lo=0.0, hi=1.0)
+    switch_prob: float = spec("with both on: probability of CutMix instead of Mixup", 0.5, lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recipe:
     """How an entry is trained and evaluated; `steps: 0` evaluates a checkpoint as it is."""
 
@@ -116,6 +126,8 @@ class Recipe:
     head: str = spec("classifier head: reset (new, timm init), zeros (new, zero-initialised), keep (the "
                      "checkpoint's)", "reset", choices=("reset", "zeros", "keep"), noun="head rule")
     freeze_bn: bool = spec("BatchNorm in eval mode during training (statistics frozen)", False)
+    mix: Mix | None = spec("Mixup / CutMix of training batches (timm's; label smoothing goes into the soft "
+                           "targets); null: none", None)
     weight_decay_mode: str = spec("optimizer: the optimizer's own decay; loss: 0.5 * wd * ||w||^2 added to the "
                                   "loss (SAM's code)", "optimizer", choices=("optimizer", "loss"), noun="mode")
 
@@ -150,6 +162,11 @@ class Recipe:
                 where = {"lr": "optimizer.lr", "steps": "steps"}.get(param, "optimizer.sam.rho")
                 raise c.fail(f"{path}.select.grid", f"does not contain the recipe's {where} ({named:g}), the "
                                                     f"value the paper names; grid: {list(self.select.grid)}")
+        if self.mix is not None and not (self.mix.mixup_alpha or self.mix.cutmix_alpha):
+            raise c.fail(f"{path}.mix", "set mixup_alpha or cutmix_alpha above 0 (or mix: null)")
+        if self.mix is not None and self.batch_size % 2:
+            raise c.fail(f"{path}.mix", f"Mixup pairs each batch with its reverse: batch_size must be even, got "
+                                        f"{self.batch_size}")
         m = self.optimizer.sam.m if self.optimizer.sam else None
         if m and self.batch_size % m:
             raise c.fail(f"{path}.optimizer.sam.m", f"must divide batch_size ({self.batch_size}), got {m}")

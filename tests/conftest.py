@@ -28,7 +28,7 @@ def digits_dir(tmp_path_factory) -> Path:
 PROTOCOL_FIELDS = ("model", "checkpoint", "optimizer.name", "optimizer.lr", "optimizer.weight_decay",
                    "optimizer.momentum", "optimizer.nesterov", "optimizer.sam", "select", "schedule.name",
                    "schedule.warmup_steps", "steps", "batch_size", "accum_steps", "resolution", "grad_clip",
-                   "label_smoothing", "preprocess.train", "preprocess.eval", "ema", "head", "freeze_bn",
+                   "label_smoothing", "preprocess.train", "preprocess.eval", "ema", "mix", "head", "freeze_bn",
                    "weight_decay_mode", "pos_embed_resample", "dataset.train_split", "dataset.test_split")
 PREPROCESS = "preprocess: {train: normalize(vit)|resize(8), eval: normalize(vit)|resize(8)}"
 

@@ -122,7 +122,7 @@ def _eval_only(pipeline: str, source: str = "choice: a test table") -> str:
     lines = [line for line in EVAL_ONLY.replace("EVAL", pipeline).splitlines(keepends=True)
              if not line.startswith(("  model_kwargs.", "  optimizer.", "  select", "  schedule.", "  steps:",
                                      "  batch_size", "  accum_steps", "  grad_clip", "  label_smoothing",
-                                     "  preprocess.train", "  ema", "  freeze_bn", "  weight_decay_mode",
+                                     "  preprocess.train", "  ema", "  mix", "  freeze_bn", "  weight_decay_mode",
                                      "  pos_embed_resample", "  dataset.train_split"))]
     return "".join(lines).replace('  preprocess.eval: "choice: a test table"', f'  preprocess.eval: "{source}"')
 

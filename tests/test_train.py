@@ -151,3 +151,36 @@ def test_a_run_is_dirty_only_when_its_inputs_changed(tmp_path, monkeypatch):
     provenance.git_commit.cache_clear()
     assert provenance.git_commit().endswith("+dirty")
     provenance.git_commit.cache_clear()
+
+
+def test_mixup_at_probability_zero_is_the_unmixed_run_with_its_label_smoothing(digits_dir):
+    """timm's Mixup puts the label smoothing into soft targets; unmixed batches must then train exactly as
+    the recipe's own label smoothing does (the loss skips its smoothing for soft targets)."""
+    plain = tiny_plan(label_smoothing=0.1)
+    mixed = tiny_plan(label_smoothing=0.1, mix={"mixup_alpha": 0.8, "cutmix_alpha": 0.0, "prob": 0.0,
+                                                "switch_prob": 0.5})
+    a, sa = train(as_plan(plain), 0, digits_dir, RunConfig(progress=False))
+    b, sb = train(as_plan(mixed), 0, digits_dir, RunConfig(progress=False))
+    assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=1e-4, atol=2e-5)  # float rounding, amplified by AdamW
+    on = tiny_plan(label_smoothing=0.1, mix={"mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0,
+                                             "switch_prob": 0.5})
+    on["recipe"]["optimizer"] = {**on["recipe"]["optimizer"], "name": "sgd", "lr": 0.05, "sam": {"rho": 0.05, "m": 8}}
+    c, sc = train(as_plan(on), 0, digits_dir, RunConfig(progress=False))  # with SAM's m-chunks of soft targets
+    assert math.isfinite(c["train_loss"]) and not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+@pytest.mark.parametrize("mix, message", [({"mixup_alpha": 0.0}, "set mixup_alpha or cutmix_alpha"),
+                                          ({"mixup_alpha": 0.2, "batch": 33}, "batch_size must be even")])
+def test_a_mix_recipe_is_checked(mix, message):
+    from bench.errors import TableError
+    from bench.recipe import parse_recipe
+    from bench.schema import Checker
+
+    raw = {"optimizer": {"name": "sgd", "lr": 0.1}, "steps": 5, "batch_size": mix.pop("batch", 32),
+           "resolution": 8, "mix": mix,
+           "preprocess": {"train": "normalize(vit)|resize(8)", "eval": "normalize(vit)|resize(8)"}}
+    with pytest.raises(TableError) as err:
+        parse_recipe(Checker("t.yaml"), raw, "entries.e.recipe")
+    assert "entries.e.recipe.mix" in str(err.value) and message in str(err.value)

@@ -39,7 +39,7 @@ from bench.train import resume as resuming
 from bench.train.engine import make_engine
 from bench.train.evaluate import evaluate, record
 from bench.train.footprint import measure
-from bench.train.optim import build_optimizer, build_schedule
+from bench.train.optim import build_mixer, build_optimizer, build_schedule
 from bench.train.sam import sam_step, sgd_step
 from bench.train.steplog import StepLog
 
@@ -122,6 +122,9 @@ class RunConfig:
     run_dir: Path | None = None  # with it: resume.pt every `checkpoint_every` steps and on SIGTERM
     checkpoint_every: int = 0
     progress: bool | None = None  # None: a bar when the output is a terminal
+    # A learning curve's observer: called after every step as curve(step_done, score), where score() is the
+    # current top-1 on the evaluation split (a tuner's pruner reads it; it may raise to stop the run).
+    curve: Any = None
 
 
 def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfig(), holdout: float = 0.0,
@@ -184,17 +187,20 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.eval()
+    mixer = build_mixer(recipe, spec.num_classes)
     cap, micro_record = micro.resolve(
         run.micro_batch, recipe, world.size, model, lambda: measure(
             plan.model, plan.model_kwargs, recipe.resolution, _in_chans(spec, recipe), num_classes),
         torch.cuda.get_device_properties(device).total_memory if device.startswith("cuda") else None,
         engine.precision)
 
-    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # soft targets (mixed) carry their smoothing
+        return F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing if y.dim() == 1 else 0.0)
 
     def step_fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         opt, sam = recipe.optimizer, recipe.optimizer.sam
+        if mixer is not None:
+            x, y = mixer(x, y.to(x.device))
         micro_steps = max(1, -(-recipe.accum_steps // world.size))  # this device's share of the micro-batches
         l2 = opt.weight_decay if decay_in_loss else 0.0
         sync = {"no_sync": ddp.no_sync(wrapped)}
@@ -212,10 +218,20 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
                       schedule=schedule, ema=ema, generator=generator,
                       feed_state=state.feed.state() if state.feed.state else None)
 
+    def score() -> float:  # the learning curve's point: top-1 on the evaluation split now, then back to training
+        if steps and holdout:
+            raise BenchError("a learning curve needs an evaluation split (splits), not a fraction hold-out")
+        top1 = evaluate(model, eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size))[0]
+        model.train()
+        for m in model.modules() if recipe.freeze_bn else ():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return top1
+
     log = StepLog(run.run_dir if world.main else None, steps, start, recipe.batch_size)
     try:
         loss = _steps(f"{plan.entry} seed {seed}", steps, start, state, step_fn, engine, world, run, resume_path,
-                      checkpoint, log)
+                      checkpoint, log, score)
     finally:
         log.close()
     if device.startswith("cuda"):
@@ -289,7 +305,7 @@ class _State:
 
 
 def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, world, run: RunConfig,
-           resume_path: Path | None, checkpoint, log: StepLog) -> torch.Tensor:
+           resume_path: Path | None, checkpoint, log: StepLog, score) -> torch.Tensor:
     """The optimizer steps from `start` to `steps`; returns the last loss.
 
     Saves a resume point every `run.checkpoint_every` steps and when SIGTERM or SIGUSR2 arrives (then stops).
@@ -337,6 +353,8 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
                 bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
             log.step(step, loss, lr)
             after_step(step)
+            if run.curve is not None:
+                run.curve(done, score)
             if save:
                 checkpoint(done)
                 if stop["now"]:

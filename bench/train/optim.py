@@ -47,3 +47,14 @@ def build_schedule(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.op
     sched = recipe.schedule
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, recipe.steps, sched.warmup_steps, sched.name))
+
+
+def build_mixer(recipe, num_classes: int):
+    """timm's Mixup/CutMix for the recipe's `mix`, or None."""
+    if recipe.mix is None:
+        return None
+    from timm.data import Mixup
+
+    mix = recipe.mix
+    return Mixup(mixup_alpha=mix.mixup_alpha, cutmix_alpha=mix.cutmix_alpha, prob=mix.prob,
+                 switch_prob=mix.switch_prob, label_smoothing=recipe.label_smoothing, num_classes=num_classes)
