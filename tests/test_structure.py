@@ -110,6 +110,8 @@ STAGE_ROOTS = {
     "report": ["bench.cli.pipeline"],
     "select": ["bench.cli.training"],
     "train": ["bench.cli.training"],
+    "study": ["bench.cli.study"],
+    "study_stats": ["bench.cli.study"],
 }
 
 

@@ -19,12 +19,12 @@ from bench.errors import BenchError
 
 def parser() -> argparse.ArgumentParser:
     # Each group's module holds its handlers; a stage runs one handler (dvc.yaml's deps follow from that).
-    from bench.cli import pipeline, reference, scale, tables, training
+    from bench.cli import pipeline, reference, scale, study, tables, training
 
     p = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (tables, pipeline, training, reference, scale):
+    for group in (tables, pipeline, training, reference, scale, study):
         group.register(sub)
     return p
 

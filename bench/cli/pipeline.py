@@ -178,8 +178,11 @@ def cmd_report(args) -> int:
             raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
     title = str(params.section("report").get("title", "Reproducibility report"))
     selected = {tid for tid, t in tables.items() if t.path in params.tables}
+    from bench.report.studies import sections
+
     html = render_html(tables, frames["verdicts"], title, frames["runs"], frames["claims"], frames["power"],
-                       selected=selected, seeds=len(params.seeds), runs_dir=args.runs_dir)
+                       selected=selected, seeds=len(params.seeds), runs_dir=args.runs_dir,
+                       studies=sections(args.studies))
     write_text(Path(args.out_dir) / "index.html", html)
     write_text(Path(args.out_dir) / "summary.md", render_markdown(tables, frames["verdicts"], frames["claims"]))
     print(f"wrote {args.out_dir}/index.html and {args.out_dir}/summary.md")
@@ -245,6 +248,7 @@ def register(sub) -> None:
     s.add_argument("--power", default="results/power.csv")
     s.add_argument("--out-dir", default="reports")
     s.add_argument("--runs-dir", default="runs", help="the runs' per-step logs (learning curves)")
+    s.add_argument("--studies", default="results/studies", help="the improvement studies analysed (bench study analyze)")
     s.add_argument("--compare", metavar="REV", help="instead of rendering: print the cells whose mean, runs or "
                                                    "verdict differ between REV (a git revision or a DVC "
                                                    "experiment) and the workspace")

@@ -19,16 +19,21 @@ def cmd_validate(args) -> int:
         tables = load_tables(args.files)
     else:
         params = load_params(args.params)
-        missing = sorted(set(str(p) for p in Path("experiments").rglob("*.yaml")) - set(params.all_tables))
+        from bench.study.spec import STUDY_DIR, load_study
+
+        found = {str(p) for p in Path("experiments").rglob("*.yaml") if STUDY_DIR not in p.parents}
+        missing = sorted(found - set(params.all_tables))
         if missing:
             raise BenchError(f"{params.path}: suites: table files in no suite: {', '.join(missing)}")
         tables = load_all(params)
         for name in params.suites:  # each suite must load on its own (derived entries resolve inside it)
             load_tables(params.suites[name])
         selected_suite(args.params)
+        studies = [load_study(p, tables) for p in sorted(STUDY_DIR.glob("*.yaml"))]
     check_resources(tables)
     n = sum(len(t.entries) for t in tables.values())
-    print(f"ok: {len(tables)} tables, {n} entries valid")
+    extra = f", {len(studies)} studies" if not args.files else ""
+    print(f"ok: {len(tables)} tables, {n} entries valid{extra}")
     return 0
 
 

@@ -105,9 +105,10 @@ def _claims(claims: pd.DataFrame | None) -> list[dict]:
 def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report",
                 runs: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
                 power: pd.DataFrame | None = None, selected: set[str] | None = None, seeds: int = 3,
-                runs_dir: str | Path = "runs") -> str:
+                runs_dir: str | Path = "runs", studies: list[dict] | None = None) -> str:
     """The page. `selected`: ids of the selected suite's tables (open; the others collapse to one line
-    unless they have runs); None: every table open."""
+    unless they have runs); None: every table open. `studies`: improvement-study sections
+    (bench.report.studies.sections)."""
     from bench.check import failing
     from bench.report import plots
 
@@ -167,7 +168,9 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
         title=title, sections=sections, verdict_names=VERDICTS, claims=claim_items,
         claim_counts={v: sum(c["verdict"] == v for c in claim_items) for v in CLAIM_BEST_FIRST},
         claim_labels=CLAIM_LABELS, compute_svg=plots.no_script(compute_svg) if compute_svg else None,
-        total_hours=sum(hours.values()),
+        total_hours=sum(hours.values()), studies=[{**st, "forest": plots.no_script(st["forest"]) if st["forest"] else None,
+                                                   "curves": plots.no_script(st["curves"]) if st["curves"] else None}
+                                                  for st in studies or []],
         totals={v: int(counts[v].sum()) for v in VERDICTS},
         power=[] if power is None else power.astype(object).where(power.notna(), None).to_dict("records"),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

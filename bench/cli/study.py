@@ -1,0 +1,157 @@
+"""`bench study`: improvement studies (experiments/studies/*.yaml; bench.study).
+
+    bench study list                      the study files, their arms, cells and budgets
+    bench study cost NAME [--card H100]   estimated GPU-hours, tuning and final runs separately
+    bench study use NAME [NAME ...]       the studies `dvc repro` runs (params.yaml: study_cells)
+    bench study cell --cell S.A.D         DVC stage study@S.A.D: tune the arm on the dataset, then its final runs
+    bench study analyze                   DVC stage study_stats: effects, aggregates, tuning curves
+    bench study run NAME                  every cell of one study, then analyze (without DVC)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+
+OUT = Path("studies")  # studies/<cell>/tune (Optuna's journal, trials.csv, best.json), studies/<cell>/final
+RESULTS = Path("results/studies")
+
+
+def _studies(params_path: str, names: list[str] | None = None):
+    from bench.params import every_suite
+    from bench.study.spec import STUDY_DIR, load_study
+
+    _, tables = every_suite(params_path)
+    names = names or sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
+    return {s.id: s for s in (load_study(n, tables) for n in names)}
+
+
+def cmd_list(args) -> int:
+    for s in _studies(args.params).values():
+        print(f"{s.id}: {s.title}")
+        print(f"  baseline entry {s.entry}; {len(s.arms)} arms x {len(s.datasets)} datasets = {len(s.cells())} "
+              f"cells; {s.trials} trials per cell; final seeds {list(s.seeds)}")
+        for a in s.arms.values():
+            print(f"  - {a.name}: {a.text}; space: {'; '.join(p.describe() for p in a.space)}")
+    return 0
+
+
+def cmd_cost(args) -> int:
+    from bench.study.cost import study_cost
+
+    study = _studies(args.params, [args.name])[args.name]
+    print(f"study {study.id}: estimated cost (FLOPs on the meta device at an assumed MFU; not measured)")
+    sys.stdout.write(study_cost(study, args.card, args.mfu))
+    return 0
+
+
+def cmd_use(args) -> int:
+    studies = _studies(args.params, args.names)
+    cells = [c for s in studies.values() for c in s.cells()]
+    _write_cells(args.params, cells)
+    print(f"params.yaml: study_cells = {len(cells)} cells of {', '.join(studies)}; run `dvc repro`")
+    return 0
+
+
+def _write_cells(path: str, cells: list[str]) -> None:
+    from bench.io import write_text
+
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("study_cells:")), None)
+    block = ["study_cells:"] + [f"  - {c}" for c in cells]
+    if start is None:
+        lines += block
+    else:
+        end = start + 1
+        while end < len(lines) and (lines[end].startswith((" ", "-")) or not lines[end].strip()):
+            end += 1
+        lines[start:end] = block
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def _cell(args, cell: str, study=None) -> None:
+    from bench.study.final import final_runs
+    from bench.study.spec import split_cell
+    from bench.study.tune import tune
+    from bench.train.loop import RunConfig
+
+    try:
+        sid, arm, dataset = split_cell(cell)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    study = study or _studies(args.params, [sid])[sid]
+    if arm not in study.arms or dataset not in study.datasets:
+        raise BenchError(f"{cell}: study {sid} has arms {list(study.arms)} and datasets {list(study.datasets)}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run = RunConfig(device=args.device, progress=False)
+    best = tune(study, arm, dataset, Path(args.out_dir) / cell / "tune", args.data_dir, run)
+    final_runs(study, arm, dataset, best, Path(args.out_dir) / cell / "final", args.data_dir, run)
+
+
+def cmd_cell(args) -> int:
+    _cell(args, args.cell)
+    return 0
+
+
+def cmd_run(args) -> int:
+    study = _studies(args.params, [args.name])[args.name]
+    for i, cell in enumerate(study.cells(), 1):
+        print(f"[cell {i}/{len(study.cells())}] {cell}", flush=True)
+        _cell(args, cell, study)
+    args.names = [args.name]
+    return cmd_analyze(args)
+
+
+def cmd_analyze(args) -> int:
+    from bench.study.results import analyze_all
+
+    studies = _studies(args.params, getattr(args, "names", None) or _used(args.params))
+    summary = analyze_all(studies, Path(args.out_dir), Path(args.results_dir))
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _used(params_path: str) -> list[str]:
+    """The studies params.yaml's study_cells name."""
+    from bench.params import load_params
+
+    cells = load_params(params_path).raw.get("study_cells") or []
+    return list(dict.fromkeys(str(c).split(".")[0] for c in cells))
+
+
+def register(sub) -> None:
+    s = sub.add_parser("study", help="improvement studies: a change against a baseline, equal tuning budgets")
+    ss = s.add_subparsers(dest="action", required=True)
+    p = ss.add_parser("list", help="the study files with their arms and budgets")
+    p.set_defaults(func=cmd_list)
+    p = ss.add_parser("cost", help="a study's estimated GPU-hours, tuning and final runs separately")
+    p.add_argument("name")
+    p.add_argument("--card", default="H100", help="H100, H200, A100, ...")
+    p.add_argument("--mfu", type=float, default=0.4, help="the model FLOPs utilisation assumed")
+    p.set_defaults(func=cmd_cost)
+    p = ss.add_parser("use", help="set the studies `dvc repro` runs (params.yaml: study_cells)")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=cmd_use)
+    for name, func, helptext in (("cell", cmd_cell, "tune one (arm, dataset) and train its final seeds"),
+                                 ("run", cmd_run, "every cell of a study, then analyze (without DVC)")):
+        p = ss.add_parser(name, help=helptext)
+        if name == "cell":
+            p.add_argument("--cell", required=True, help="<study>.<arm>.<dataset>")
+        else:
+            p.add_argument("name")
+        p.add_argument("--out-dir", default=str(OUT))
+        p.add_argument("--results-dir", default=str(RESULTS))
+        p.add_argument("--data-dir", default="data/tfds")
+        p.add_argument("--device", default="auto")
+        p.add_argument("--threads", type=int, default=0)
+        p.set_defaults(func=func)
+    p = ss.add_parser("analyze", help="effects, aggregates and tuning curves into results/studies/")
+    p.add_argument("--out-dir", default=str(OUT))
+    p.add_argument("--results-dir", default=str(RESULTS))
+    p.set_defaults(func=cmd_analyze)

@@ -1,0 +1,113 @@
+"""The report's improvement-study sections (results/studies/<study>/*.csv from `bench study analyze`).
+
+Per study: the arms and what each changes, the tuning budget and each cell's best configuration, the
+per-dataset effects with their CIs (a forest plot), the aggregates across datasets (IQM and probability
+of improvement, stratified-bootstrap CIs), the tuning curves (best held-out value against trial), and
+the device-hours of tuning and of the final runs, separately.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.report.plots import _plt, _svg
+
+VERDICT_COLORS = {"IMPROVES": "#1e8449", "NO_EVIDENCE": "#7f8c8d", "HURTS": "#c0392b"}
+
+
+def forest(effects: pd.DataFrame) -> str | None:
+    """Per (comparison, dataset): the paired difference of test top-1 with its 95% CI, coloured by verdict."""
+    done = effects[effects["effect"].notna()] if "effect" in effects else effects.iloc[0:0]
+    if done.empty:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 0.32 * len(done) + 0.9))
+    labels = [f"{r.variant} vs {r.control}, {r.dataset}" for r in done.itertuples()]
+    for i, r in enumerate(done.itertuples()):
+        color = VERDICT_COLORS.get(r.verdict, "#2c3e63")
+        ax.errorbar(r.effect, i, xerr=[[r.effect - r.ci95_low], [r.ci95_high - r.effect]], fmt="o", color=color,
+                    capsize=3, markersize=4)
+    ax.axvline(0.0, color="#555", linewidth=0.8)
+    ax.set_yticks(range(len(done)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("test top-1 difference, variant - control (points), 95% CI")
+    return _svg(fig)
+
+
+def tuning_curves(tuning: pd.DataFrame) -> str | None:
+    """Best held-out top-1 so far against trial, one line per arm, one panel per dataset."""
+    if tuning.empty:
+        return None
+    plt = _plt()
+    datasets = list(dict.fromkeys(tuning.dataset))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets), 2.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        mine = tuning[tuning.dataset == dataset]
+        for arm in dict.fromkeys(mine.arm):
+            curve = mine[mine.arm == arm]
+            ax.step(curve.trial + 1, curve.best_so_far, where="post", label=arm)
+        ax.set_title(dataset)
+        ax.set_xlabel("trial")
+    axes[0][0].set_ylabel("best held-out top-1 (%)")
+    axes[0][-1].legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else pd.DataFrame()
+
+
+def sections(results_dir: str | Path = "results/studies", studies_dir: str | Path = "experiments/studies"
+             ) -> list[dict[str, Any]]:
+    """One item per analysed study, for the template."""
+    results_dir = Path(results_dir)
+    summary_path = results_dir / "summary.json"
+    if not summary_path.is_file():
+        return []
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    out = []
+    for sid, info in summary.items():
+        where = results_dir / sid
+        frames = {n: _read(where / f"{n}.csv") for n in ("effects", "iqm", "poi", "tuning", "cells", "runs")}
+        arms = _arms(Path(info.get("file", Path(studies_dir) / f"{sid}.yaml")))
+        cells = frames["cells"]
+        if not cells.empty:
+            cells = cells.assign(best_params=cells.best_params.map(_params_text))
+        out.append({"id": sid, "title": info["title"], "file": info.get("file", ""), "arms": arms,
+                    "effects": frames["effects"].to_dict("records"), "iqm": frames["iqm"].to_dict("records"),
+                    "poi": frames["poi"].to_dict("records"), "cells": cells.to_dict("records"),
+                    "forest": forest(frames["effects"]), "curves": tuning_curves(frames["tuning"]),
+                    "tuning_hours": info.get("tuning_device_hours"), "final_hours": info.get("final_device_hours"),
+                    "trials": int(cells.trials.max()) if not cells.empty else 0,
+                    "equal_budget": bool(cells.empty or cells.trials.nunique() == 1)})
+    return out
+
+
+def _params_text(text: str) -> str:
+    try:
+        params = json.loads(text)
+    except (TypeError, ValueError):
+        return str(text)
+    return ", ".join(f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+                     for k, v in params.items())
+
+
+def _arms(path: Path) -> list[dict[str, Any]]:
+    """The arms as the study file writes them (what each changes, its search space)."""
+    from bench import yamlfile
+
+    if not path.is_file():
+        return []
+    raw = yamlfile.load(path.read_text(encoding="utf-8")) or {}
+    out = []
+    for name, arm in (raw.get("arms") or {}).items():
+        changes = arm.get("changes") or {}
+        space = arm.get("space") or {}
+        out.append({"name": name, "text": arm.get("text", ""), "against": arm.get("against"),
+                    "changes": "; ".join(f"{k}: {yamlfile.plain(v)}" for k, v in changes.items()) or "none",
+                    "space": "; ".join(f"{k} {yamlfile.plain(v)}" for k, v in space.items())})
+    return out

@@ -1,0 +1,49 @@
+"""`bench study final --cell S.A.D` (DVC stage study_final@S.A.D): the arm's chosen configuration trained
+with each of the study's seeds on the full training split and scored on the test split.
+
+The seeds pair the arms: seed s draws the same initial weights where the architectures agree, and the
+same data order, in every arm. Each seed's metrics go to `<out>/<seed>.json` as it finishes, keyed by
+the plan, so a rerun after a kill trains only the seeds still missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.io import read_json, write_json
+from bench.study.spec import Study
+
+
+def final_runs(study: Study, arm: str, dataset: str, best: dict[str, Any], out_dir: Path, data_dir: str | Path,
+               run=None) -> list[dict[str, Any]]:
+    from bench.train.loop import RunConfig, TrainingDiverged, train
+
+    run = run or RunConfig(progress=False)
+    plan = study.plan(arm, dataset, best["params"])
+    key = hashlib.sha256(json.dumps(plan.to_json(), sort_keys=True, default=str).encode()).hexdigest()
+    out = []
+    for seed in study.seeds:
+        path = out_dir / f"{seed}.json"
+        if path.is_file() and read_json(path, "").get("plan_sha256") == key:
+            out.append(read_json(path, ""))
+            continue
+        try:
+            metrics, _ = train(plan, seed, data_dir, run)
+            row = {"status": "ok", "top1": metrics["top1"], "wall_time_s": metrics["wall_time_s"],
+                   "device_hours": metrics["device_hours"], "device_name": metrics["device_name"],
+                   "git_commit": metrics["git_commit"], "test_split": metrics["test_split"],
+                   "test_examples": metrics["test_examples"]}
+        except TrainingDiverged as exc:
+            row = {"status": "failed", "reason": str(exc)}
+        row.update(study=study.id, arm=arm, dataset=dataset, seed=seed, params=best["params"], plan_sha256=key)
+        write_json(path, row)
+        print(f"{study.id}.{arm}.{dataset} seed {seed}: "
+              + (f"test top-1 {row['top1']:.2f}" if row["status"] == "ok" else row["reason"]), flush=True)
+        out.append(row)
+    for stale in out_dir.glob("*.json"):
+        if stale.stem not in {str(s) for s in study.seeds}:
+            stale.unlink()
+    return out

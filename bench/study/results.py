@@ -1,0 +1,69 @@
+"""`bench study analyze` (DVC stage study_stats): every study's final runs and tuning records, judged.
+
+Writes results/studies/<study>/: runs.csv (one row per arm x dataset x seed), effects.csv (per comparison
+and dataset: paired difference, CI, Holm-adjusted one-sided tests, verdict), iqm.csv and poi.csv (the
+aggregates across datasets with stratified-bootstrap CIs), tuning.csv (every counted trial of every
+cell: the tuning curves), cells.csv (per cell: the budget used, the best configuration, and the device-
+hours of tuning and of the final runs, separately), and results/studies/summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.io import read_json, write_json, write_text
+from bench.study import analyze
+from bench.study.spec import Study
+
+
+def _cell_frames(study: Study, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    runs, trials, cells = [], [], []
+    for cell in study.cells():
+        _, arm, dataset = cell.split(".")
+        best_path = out_dir / cell / "tune" / "best.json"
+        if not best_path.is_file():
+            raise BenchError(f"{best_path} is missing: run `bench study cell --cell {cell}` (or `dvc repro`)")
+        best = read_json(best_path, "")
+        finals = [read_json(out_dir / cell / "final" / f"{s}.json", f"run `bench study cell --cell {cell}`")
+                  for s in study.seeds]
+        runs += finals
+        curve = pd.read_csv(out_dir / cell / "tune" / "trials.csv")
+        curve.insert(0, "dataset", dataset)
+        curve.insert(0, "arm", arm)
+        trials.append(curve)
+        cells.append({"arm": arm, "dataset": dataset, "trials": best["trials"], **best["states"],
+                      "best_value": best["value"], "best_params": json.dumps(best["params"], sort_keys=True),
+                      "tuning_split": f"{best['splits']['train']} -> {best['splits']['val']}",
+                      "tuning_device_hours": best["device_hours"],
+                      "final_device_hours": round(sum(float(r.get("device_hours") or 0) for r in finals), 6)})
+    frame = pd.DataFrame(runs)
+    if "params" in frame:
+        frame["params"] = frame["params"].map(lambda p: json.dumps(p, sort_keys=True))
+    return frame, pd.concat(trials, ignore_index=True), pd.DataFrame(cells)
+
+
+def analyze_study(study: Study, out_dir: Path, results_dir: Path) -> dict[str, Any]:
+    runs, trials, cells = _cell_frames(study, out_dir)
+    comparisons = study.comparisons()
+    effects = analyze.effects(runs, comparisons, study.alpha)
+    iqm, poi = analyze.aggregate(runs, list(study.arms), study.baseline, comparisons)
+    where = results_dir / study.id
+    for name, frame in (("runs", runs), ("effects", effects), ("iqm", iqm), ("poi", poi), ("tuning", trials),
+                        ("cells", cells)):
+        write_text(where / f"{name}.csv", frame.to_csv(index=False))
+    return {"title": study.title, "file": study.path,
+            "effects": {k: int(v) for k, v in effects.verdict.value_counts().items()},
+            "aggregate": {f"{r.variant} vs {r.control}": r.verdict for r in poi.itertuples()},
+            "tuning_device_hours": round(float(cells.tuning_device_hours.sum()), 4),
+            "final_device_hours": round(float(cells.final_device_hours.sum()), 4)}
+
+
+def analyze_all(studies: dict[str, Study], out_dir: Path, results_dir: Path) -> dict[str, Any]:
+    summary = {sid: analyze_study(s, out_dir, results_dir) for sid, s in studies.items()}
+    write_json(results_dir / "summary.json", summary)
+    return summary

@@ -1,0 +1,197 @@
+"""`bench study tune --cell S.A.D` (DVC stage study_tune@S.A.D): an arm's tuning on one dataset.
+
+Optuna (TPE sampler, seeded; median pruner on the held-out learning curve) runs
+`tuning.trials` trials of the arm's search space. Each trial trains on the
+dataset's `sweep_train_split` with the tuning seed and is scored (top-1) on
+`sweep_val_split`, at every `report_every` steps (the pruner compares these
+with the other trials' at the same step) and at the end. The test split is
+never read. Every trial is in Optuna's journal (`optuna.log`, in the stage's
+output, which DVC keeps between runs): a killed stage resumes where it
+stopped. A trial cut off by the kill is marked failed with `interrupted` and
+its parameters run again; it does not count against the budget, so every arm
+ends with exactly `trials` finished trials (complete, pruned or diverged).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.io import write_json, write_text
+from bench.study.spec import Study
+
+JOURNAL = "optuna.log"
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+def _storage(out_dir: Path):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(out_dir / JOURNAL)))
+
+
+def _suggest(trial, space) -> dict[str, Any]:
+    out = {}
+    for p in space:
+        if p.choices:
+            out[p.path] = trial.suggest_categorical(p.path, list(p.choices))
+        elif p.integer:
+            out[p.path] = trial.suggest_int(p.path, int(p.low), int(p.high), log=p.log)
+        else:
+            out[p.path] = trial.suggest_float(p.path, p.low, p.high, log=p.log)
+    return out
+
+
+def definition(study: Study, arm: str, base) -> str:
+    """What a cell's trials depend on, hashed: its plan before the trial's parameters, its search space and
+    the tuning protocol. The budget is not part of it: a larger budget continues the same trials."""
+    import dataclasses
+    import hashlib
+    import json
+
+    record = {"plan": base.to_json(), "space": [dataclasses.asdict(p) for p in study.arms[arm].space],
+              "seed": study.tuning_seed, "startup": study.startup_trials, "every": study.report_every}
+    record["plan"].pop("table_file", None)
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def counted(trial) -> bool:
+    """A trial that uses up the budget: finished, and not cut off by a killed stage."""
+    return trial.state.name in FINISHED and not trial.user_attrs.get("interrupted")
+
+
+def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Path, run=None) -> dict[str, Any]:
+    """Run the arm's remaining trials; write `best.json` and `trials.csv`; return the best."""
+    import optuna
+
+    from bench.train.loop import RunConfig, TrainingDiverged, train
+
+    run = run or RunConfig(progress=False)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = _storage(out_dir)
+    name = f"{study.id}.{arm}.{dataset}"
+    every = study.report_every
+    sampler = optuna.samplers.TPESampler(seed=study.tuning_seed, n_startup_trials=study.startup_trials)
+    # Pruning starts at the second report: one report into a run says little about where it ends.
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=study.startup_trials, n_warmup_steps=every + 1)
+    base = study.plan(arm, dataset)
+    key = definition(study, arm, base)
+    opt = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                              direction="maximize", load_if_exists=True)
+    if opt.user_attrs.get("definition") not in (None, key):  # trials of another recipe, space or protocol
+        stale = out_dir / "optuna.previous.log"
+        (out_dir / JOURNAL).replace(stale)
+        (out_dir / "requeued.json").unlink(missing_ok=True)
+        print(f"{name}: the stored trials were made for another definition of this cell (its recipe, search "
+              f"space or tuning settings changed): kept as {stale}, tuning starts afresh", flush=True)
+        storage = _storage(out_dir)
+        opt = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                  direction="maximize", load_if_exists=True)
+    opt.set_user_attr("definition", key)
+    _requeue(opt, storage, out_dir, name)
+    splits = (base.dataset.sweep_train_split, base.dataset.sweep_val_split)
+
+    def objective(trial) -> float:
+        params = _suggest(trial, study.arms[arm].space)
+        plan = study.plan(arm, dataset, params)
+
+        def curve(step: int, score) -> None:
+            if step % every == 0 and step < plan.recipe.steps:
+                trial.report(score(), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"held-out top-1 below the median at step {step}")
+
+        began = time.perf_counter()
+        trial.set_user_attr("splits", list(splits))
+        try:
+            metrics, _ = train(plan, study.tuning_seed, data_dir, _with_curve(run, curve), splits=splits)
+        except (KeyboardInterrupt, SystemExit):  # Optuna records it failed: mark it cut off, not a result
+            trial.set_user_attr("interrupted", True)
+            raise
+        except TrainingDiverged as exc:
+            trial.set_user_attr("failed", str(exc))
+            return math.nan  # Optuna records a NaN objective as a failed trial
+        finally:
+            trial.set_user_attr("wall_time_s", round(time.perf_counter() - began, 3))
+        trial.set_user_attr("device_hours", metrics["device_hours"])
+        return metrics["top1"]
+
+    left = study.trials - sum(counted(t) for t in opt.get_trials(deepcopy=False))
+    if left > 0:
+        print(f"{name}: {left} of {study.trials} trials to run", flush=True)
+        opt.optimize(objective, n_trials=left, catch=(), callbacks=[_progress(name, study.trials)])
+    return _record(opt, study, arm, dataset, splits, out_dir)
+
+
+def _requeue(opt, storage, out_dir: Path, name: str) -> None:
+    """Trials a kill cut off (still RUNNING in the journal, or failed by an interrupt): marked `interrupted`,
+    and their parameters enqueued to run again, once (`requeued.json` lists the trials already enqueued)."""
+    import json
+
+    import optuna
+
+    done_path = out_dir / "requeued.json"
+    done = set(json.loads(done_path.read_text())) if done_path.is_file() else set()
+    for t in opt.get_trials(deepcopy=False):
+        if t.number in done:
+            continue
+        if t.state.name == "RUNNING":
+            storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        elif not (t.state.name == "FAIL" and t.user_attrs.get("interrupted")):
+            continue
+        opt.enqueue_trial(t.params, skip_if_exists=False)
+        done.add(t.number)
+        write_text(done_path, json.dumps(sorted(done)) + "\n")
+        print(f"{name}: trial {t.number} was cut off; its parameters run again", flush=True)
+
+
+def _with_curve(run, curve):
+    import dataclasses
+
+    return dataclasses.replace(run, curve=curve)
+
+
+def _progress(name: str, budget: int):
+    def report(opt, trial) -> None:
+        done = sum(counted(t) for t in opt.get_trials(deepcopy=False))
+        value = f"{trial.value:.2f}" if trial.value is not None and not math.isnan(trial.value) else trial.state.name
+        best = f"{opt.best_value:.2f}" if any(t.state.name == "COMPLETE" for t in opt.trials) else "none"
+        print(f"{name}: trial {done}/{budget}: {value} ({trial.params}); best so far {best}", flush=True)
+    return report
+
+
+def _record(opt, study: Study, arm: str, dataset: str, splits: tuple, out_dir: Path) -> dict[str, Any]:
+    trials = [t for t in opt.get_trials(deepcopy=False) if counted(t)]
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    if not complete:
+        raise BenchError(f"{study.id}.{arm}.{dataset}: none of the {len(trials)} trials completed "
+                         "(all pruned or diverged)")
+    best = max(complete, key=lambda t: (t.value, -t.number))
+    rows = ["trial,state,value,best_so_far,wall_time_s,params"]
+    running = -math.inf
+    for i, t in enumerate(trials):
+        if t.state.name == "COMPLETE":
+            running = max(running, t.value)
+        rows.append(f"{i},{t.state.name},{'' if t.value is None else t.value},"
+                    f"{'' if running == -math.inf else running},{t.user_attrs.get('wall_time_s', '')},"
+                    f"\"{t.params}\"")
+    write_text(out_dir / "trials.csv", "\n".join(rows) + "\n")
+    wall = sum(float(t.user_attrs.get("wall_time_s") or 0.0) for t in opt.get_trials(deepcopy=False))
+    out = {"study": study.id, "arm": arm, "dataset": dataset, "params": best.params, "value": best.value,
+           "best_trial": trials.index(best), "trials": len(trials),
+           "states": {s: sum(t.state.name == s for t in trials) for s in FINISHED},
+           "interrupted": sum(bool(t.user_attrs.get("interrupted")) for t in opt.get_trials(deepcopy=False)),
+           "splits": {"train": splits[0], "val": splits[1]}, "seed": study.tuning_seed,
+           "sampler": f"TPE (seed {study.tuning_seed}, {study.startup_trials} random start-up trials)",
+           "pruner": f"median (reports every {study.report_every} steps, pruning from the second, after "
+                     f"{study.startup_trials} trials)",
+           "device_hours": round(wall / 3600.0, 6)}
+    write_json(out_dir / "best.json", out)
+    print(f"{study.id}.{arm}.{dataset}: best held-out top-1 {best.value:.2f} with {best.params}", flush=True)
+    return out
