@@ -117,16 +117,22 @@ def write_suite(path: str | Path, suite: str, entries: list[str]) -> None:
             break
     else:
         lines.insert(0, f"suite: {suite}")
-    start = next((i for i, line in enumerate(lines) if line.startswith("entries:")), None)
-    block = ["entries:"] + [f"  - {e}" for e in entries]
+    write_text(path, "\n".join(replace_list(lines, "entries", entries)) + "\n")
+
+
+def replace_list(lines: list[str], key: str, items: list[str]) -> list[str]:
+    """params.yaml's lines with the top-level list `key:` replaced by `items` (appended when absent),
+    everything else kept as written."""
+    lines = list(lines)
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"{key}:")), None)
+    block = [f"{key}:"] + [f"  - {e}" for e in items]
     if start is None:
-        lines += block
-    else:
-        end = start + 1
-        while end < len(lines) and (lines[end].startswith((" ", "-")) or not lines[end].strip()):
-            end += 1
-        lines[start:end] = block
-    write_text(path, "\n".join(lines) + "\n")
+        return lines + block
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith((" ", "-")) or not lines[end].strip()):
+        end += 1
+    lines[start:end] = block
+    return lines
 
 
 def selected_suite(path: str | Path = "params.yaml") -> tuple[Params, dict[str, Table]]:

@@ -58,18 +58,10 @@ def cmd_use(args) -> int:
 
 def _write_cells(path: str, cells: list[str]) -> None:
     from bench.io import write_text
+    from bench.params import replace_list
 
     lines = Path(path).read_text(encoding="utf-8").splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("study_cells:")), None)
-    block = ["study_cells:"] + [f"  - {c}" for c in cells]
-    if start is None:
-        lines += block
-    else:
-        end = start + 1
-        while end < len(lines) and (lines[end].startswith((" ", "-")) or not lines[end].strip()):
-            end += 1
-        lines[start:end] = block
-    write_text(path, "\n".join(lines) + "\n")
+    write_text(path, "\n".join(replace_list(lines, "study_cells", cells)) + "\n")
 
 
 def _cell(args, cell: str, study=None) -> None:

@@ -96,6 +96,14 @@ def _params_text(text: str) -> str:
                      for k, v in params.items())
 
 
+def _dimension(path: str, d: dict) -> str:
+    """`recipe.optimizer.lr [0.01, 1] log`, `model_kwargs.pos_embed in learn, none`."""
+    if "choices" in d:
+        return f"{path} in {', '.join(str(c) for c in d['choices'])}"
+    kind = " integer" if d.get("int") else ""
+    return f"{path}{kind} [{d.get('low'):g}, {d.get('high'):g}]{' log' if d.get('log') else ''}"
+
+
 def _arms(path: Path) -> list[dict[str, Any]]:
     """The arms as the study file writes them (what each changes, its search space)."""
     from bench import yamlfile
@@ -109,5 +117,5 @@ def _arms(path: Path) -> list[dict[str, Any]]:
         space = arm.get("space") or {}
         out.append({"name": name, "text": arm.get("text", ""), "against": arm.get("against"),
                     "changes": "; ".join(f"{k}: {yamlfile.plain(v)}" for k, v in changes.items()) or "none",
-                    "space": "; ".join(f"{k} {yamlfile.plain(v)}" for k, v in space.items())})
+                    "space": "; ".join(_dimension(k, yamlfile.plain(v)) for k, v in space.items())})
     return out
