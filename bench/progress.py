@@ -2,9 +2,11 @@
 
 DVC runs stages one at a time, in the order of the pipeline graph: prepare, plan,
 every entry's select stage, every (entry, seed) train stage in the matrix's
-order, then collect, stats and report (the order `dvc repro` was seen to use). `bench plan` writes that order to plan/_progress.json with an
+order, every improvement-study cell (study@<study>.<arm>.<dataset>) and
+study_stats, then collect, stats and report (the order `dvc repro` was seen to use). `bench plan` writes that order to plan/_progress.json with an
 estimate per stage (a train stage: its previous run's wall time plus the
-process start-up; a select stage: one such run per grid value); each stage's
+process start-up; a select stage: one such run per grid value; a study cell:
+its recorded tuning and final device-hours); each stage's
 first line then reads, for example,
 
     [stage 7/24] train@vit_p2_digits-1 · at most about 1 min 10 s left
@@ -23,13 +25,25 @@ from typing import Any
 
 FILE = "_progress.json"  # in the plan directory (a name no entry can take: ids start with a letter or digit)
 STARTUP_S = 3.0  # a train stage's process start-up on the 2-core reference machine (torch and timm imports)
-FIXED_S = {"prepare": 5.0, "plan": 4.0, "collect": 3.0, "stats": 4.0, "report": 6.0}
+FIXED_S = {"prepare": 5.0, "plan": 4.0, "study_stats": 5.0, "collect": 3.0, "stats": 4.0, "report": 6.0}
 
 
-def stage_names(entries: list[str], seeds: list[int]) -> list[str]:
+def stage_names(entries: list[str], seeds: list[int], cells: list[str] = ()) -> list[str]:
     """The stages in the order `dvc repro` runs them (dvc.yaml's graph, depth first)."""
+    studies = [f"study@{c}" for c in cells] + ["study_stats"] if cells else []
     return (["prepare", "plan"] + [f"select@{e}" for e in entries]
-            + [f"train@{e}-{s}" for e in entries for s in seeds] + ["collect", "stats", "report"])
+            + [f"train@{e}-{s}" for e in entries for s in seeds] + studies + ["collect", "stats", "report"])
+
+
+def _study_seconds(studies_dir: Path, cell: str) -> float | None:
+    """A study cell's last time: its tuning's and its final runs' recorded device-hours, plus start-up."""
+    try:
+        best = json.loads((studies_dir / cell / "tune" / "best.json").read_text(encoding="utf-8"))
+        finals = [json.loads(p.read_text(encoding="utf-8")) for p in (studies_dir / cell / "final").glob("*.json")]
+    except (OSError, ValueError):
+        return None
+    hours = float(best.get("device_hours") or 0) + sum(float(f.get("device_hours") or 0) for f in finals)
+    return STARTUP_S + hours * 3600.0
 
 
 def _previous_wall(runs_dir: Path, entry: str, seed: int) -> float | None:
@@ -41,13 +55,17 @@ def _previous_wall(runs_dir: Path, entry: str, seed: int) -> float | None:
         return None
 
 
-def estimates(plans: dict[str, dict[str, Any]], seeds: list[int], runs_dir: Path) -> list[dict[str, Any]]:
+def estimates(plans: dict[str, dict[str, Any]], seeds: list[int], runs_dir: Path, cells: list[str] = (),
+              studies_dir: Path = Path("studies")) -> list[dict[str, Any]]:
     """One record per stage: its name and its estimated seconds (None: no run to estimate from)."""
     rows = []
-    for name in stage_names(list(plans), seeds):
+    for name in stage_names(list(plans), seeds, cells):
         kind, _, rest = name.partition("@")
         if not rest:
             rows.append({"stage": name, "estimate_s": FIXED_S[name]})
+            continue
+        if kind == "study":
+            rows.append({"stage": name, "estimate_s": _study_seconds(studies_dir, rest)})
             continue
         entry = rest if kind == "select" else rest.rsplit("-", 1)[0]
         walls = [w for s in seeds if (w := _previous_wall(runs_dir, entry, s)) is not None]

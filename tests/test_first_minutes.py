@@ -247,6 +247,22 @@ def test_every_stage_announces_its_place_and_the_time_left(tmp_path):
     assert progress.line("train@zz-0", tmp_path) is None
 
 
+def test_study_stages_are_counted_with_their_recorded_time(tmp_path):
+    from bench import progress
+
+    studies = tmp_path / "studies"
+    (studies / "s.a.d" / "tune").mkdir(parents=True)
+    (studies / "s.a.d" / "final").mkdir()
+    (studies / "s.a.d" / "tune" / "best.json").write_text(json.dumps({"device_hours": 0.01}))  # 36 s
+    for seed in (0, 1):
+        (studies / "s.a.d" / "final" / f"{seed}.json").write_text(json.dumps({"device_hours": 0.001}))  # 3.6 s
+    rows = progress.estimates({}, [0], tmp_path / "runs", ["s.a.d", "s.b.d"], studies)
+    assert [r["stage"] for r in rows] == ["prepare", "plan", "study@s.a.d", "study@s.b.d", "study_stats",
+                                          "collect", "stats", "report"]
+    assert rows[2]["estimate_s"] == pytest.approx(progress.STARTUP_S + 36.0 + 7.2)
+    assert rows[3]["estimate_s"] is None  # never run
+
+
 def test_a_stage_announces_itself_only_when_dvc_runs_it(tmp_path, monkeypatch, capsys):
     from bench import progress
     from bench.cli import main

@@ -48,7 +48,8 @@ def cmd_plan(args) -> int:
         if stale.stem not in plans and not stale.name.startswith("_"):
             stale.unlink()
     ordered = {e: plans[e] for e in params.entries if e in plans}  # dvc.yaml's matrix follows params' order
-    progress.write(out, progress.estimates(ordered, params.seeds, Path(args.runs_dir)))
+    cells = [str(c) for c in params.raw.get("study_cells") or []]
+    progress.write(out, progress.estimates(ordered, params.seeds, Path(args.runs_dir), cells))
     _prune(set(all_entries(load_all(params))), Path(args.runs_dir), Path(args.select_dir))
     print(f"planned {len(plans)} entries x {len(params.seeds)} seeds into {out}/")
     return 0
