@@ -92,7 +92,8 @@ def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Pa
         storage = _storage(out_dir)
         opt = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
                                   direction="maximize", load_if_exists=True)
-    opt.set_user_attr("definition", key)
+    if opt.user_attrs.get("definition") != key:  # once: a rerun adds nothing to the journal
+        opt.set_user_attr("definition", key)
     _requeue(opt, storage, out_dir, name)
     splits = (base.dataset.sweep_train_split, base.dataset.sweep_val_split)
 
