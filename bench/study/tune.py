@@ -35,6 +35,16 @@ def _storage(out_dir: Path):
     return optuna.storages.JournalStorage(JournalFileBackend(str(out_dir / JOURNAL)))
 
 
+def _open(name: str, storage, sampler, pruner):
+    """The cell's Optuna study: loaded when the journal has it (appending nothing), else created."""
+    import optuna
+
+    if any(s.study_name == name for s in storage.get_all_studies()):
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    return optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                               direction="maximize")
+
+
 def _suggest(trial, space) -> dict[str, Any]:
     out = {}
     for p in space:
@@ -81,8 +91,7 @@ def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Pa
     pruner = optuna.pruners.MedianPruner(n_startup_trials=study.startup_trials, n_warmup_steps=every + 1)
     base = study.plan(arm, dataset)
     key = definition(study, arm, base)
-    opt = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                              direction="maximize", load_if_exists=True)
+    opt = _open(name, storage, sampler, pruner)
     if opt.user_attrs.get("definition") not in (None, key):  # trials of another recipe, space or protocol
         stale = out_dir / "optuna.previous.log"
         (out_dir / JOURNAL).replace(stale)
@@ -90,8 +99,7 @@ def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Pa
         print(f"{name}: the stored trials were made for another definition of this cell (its recipe, search "
               f"space or tuning settings changed): kept as {stale}, tuning starts afresh", flush=True)
         storage = _storage(out_dir)
-        opt = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                  direction="maximize", load_if_exists=True)
+        opt = _open(name, storage, sampler, pruner)
     if opt.user_attrs.get("definition") != key:  # once: a rerun adds nothing to the journal
         opt.set_user_attr("definition", key)
     _requeue(opt, storage, out_dir, name)
