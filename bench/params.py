@@ -105,11 +105,20 @@ def load_all(params: Params) -> dict[str, Table]:
     return load_tables(params.all_tables)
 
 
-def write_suite(path: str | Path, suite: str, entries: list[str]) -> None:
-    """Set `suite:` and replace the `entries:` block of params.yaml, keeping the rest as written."""
+def write_suite(path: str | Path, suite: str, entries: list[str], seeds: list[int] | None = None) -> None:
+    """Set `suite:` (and `seeds:` when given) and replace the `entries:` block of params.yaml, keeping the
+    rest as written."""
     from bench.io import write_text
 
     lines = Path(path).read_text(encoding="utf-8").splitlines()
+    if seeds is not None:
+        at = next((i for i, line in enumerate(lines) if line.startswith("seeds:")), None)
+        text = f"seeds: [{', '.join(str(s) for s in seeds)}]"
+        if at is None:
+            lines.append(text)
+        else:
+            comment = lines[at][lines[at].index("#"):] if "#" in lines[at] else ""
+            lines[at] = text + (f"  {comment}" if comment else "")
     for i, line in enumerate(lines):
         if line.startswith("suite:"):
             comment = line[line.index("#"):] if "#" in line else ""

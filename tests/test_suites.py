@@ -171,3 +171,18 @@ def test_suite_run_selects_then_hands_over_to_dvc(tmp_path):
         assert out.returncode == 0, out.stderr
         assert (tmp_path / "dvc-args").read_text().strip() == expected
     assert load_params(repo / "params.yaml").suite == "sam_table10"
+
+
+def test_suite_use_can_set_the_papers_number_of_runs(tmp_path, capsys):
+    import shutil
+
+    from bench.cli import main
+
+    shutil.copy("params.yaml", tmp_path / "params.yaml")
+    assert main(["--params", str(tmp_path / "params.yaml"), "suite", "use", "sam_table1", "--seeds", "5"]) == 0
+    params = load_params(tmp_path / "params.yaml")
+    assert params.seeds == [0, 1, 2, 3, 4] and params.suite == "sam_table1" and len(params.entries) == 60
+    assert "60 entries x 5 seeds" in capsys.readouterr().out
+    assert main(["--params", str(tmp_path / "params.yaml"), "suite", "use", "embedded"]) == 0
+    assert load_params(tmp_path / "params.yaml").seeds == [0, 1, 2, 3, 4]  # kept unless asked
+    assert main(["--params", str(tmp_path / "params.yaml"), "suite", "use", "embedded", "--seeds", "1"]) == 2

@@ -55,18 +55,20 @@ def cmd_suite(args) -> int:
 
         raise BenchError(f"unknown suite {name!r}; {choices(name, params.suites)}")
     entries = runnable(load_tables(params.suites[name]))
+    if args.seeds is not None and not 2 <= args.seeds <= 1000:
+        raise BenchError(f"--seeds {args.seeds}: a verdict needs at least 2 seeds (at most 1000)")
+    seeds = list(range(args.seeds)) if args.seeds is not None else params.seeds
     if args.action == "cost":
         from bench.cost import suite_cost
 
         print(f"suite {name}: estimated cost (bench/cost.py: FLOPs on the meta device; not measured)")
-        sys.stdout.write(suite_cost(load_tables(params.suites[name]), len(params.seeds), args.card, args.mfu,
-                                    args.gpus))
+        sys.stdout.write(suite_cost(load_tables(params.suites[name]), len(seeds), args.card, args.mfu, args.gpus))
         return 0
     if args.action == "show":
         print("\n".join(entries))
         return 0
-    write_suite(args.params, name, entries)
-    print(f"{args.params}: suite {name}, {len(entries)} entries x {len(params.seeds)} seeds.")
+    write_suite(args.params, name, entries, seeds if args.seeds is not None else None)
+    print(f"{args.params}: suite {name}, {len(entries)} entries x {len(seeds)} seeds.")
     if args.action == "run":  # hand over to DVC: it runs the stages, skips what is up to date
         import os
 
@@ -186,6 +188,8 @@ def register(sub) -> None:
     s.add_argument("action", nargs="?", choices=("list", "show", "use", "run", "cost"), default="list")
     s.add_argument("name", nargs="?", help="suite name (default: the selected one)")
     s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
+    s.add_argument("--seeds", type=int, metavar="N", help="with use or run: seeds 0..N-1 (the SAM tables print "
+                   "means over 5 runs; default: keep params.yaml's seeds); with cost: N seeds")
     s.add_argument("--card", default="H100", choices=("H100", "H200", "A100", "L40S", "L4"), help="with cost")
     s.add_argument("--mfu", type=float, default=0.4, help="with cost: the model FLOPs utilisation assumed")
     s.add_argument("--gpus", type=int, default=8, help="with cost: devices for the critical path")
