@@ -142,7 +142,7 @@ def test_a_killed_tuning_stage_continues_from_its_stored_trials(tables, tmp_path
     assert calls["n"] == 2  # the cut-off trial and the killed one run again; the completed one does not
     stored = optuna.load_study(study_name="tiny_study.sgd.digits", storage=tuning._storage(out))
     counted = [t for t in stored.trials if tuning.counted(t)]
-    assert len(counted) == study.trials == best["trials"] and best["interrupted"] == 2
+    assert len(counted) == study.trials == best["trials"] and best["not_counted"] == 2
     assert counted[0].number == first.number  # kept as it was
     rerun = sorted(t.params["recipe.optimizer.lr"] for t in counted[1:])
     assert rerun == pytest.approx(sorted([cut.params["recipe.optimizer.lr"], stale_lr]))
@@ -152,7 +152,7 @@ def test_a_killed_tuning_stage_continues_from_its_stored_trials(tables, tmp_path
 
 
 def _runs(values: dict) -> pd.DataFrame:
-    rows = [{"arm": arm, "dataset": ds, "seed": s, "top1": v, "status": "ok", "test_examples": 450}
+    rows = [{"arm": arm, "dataset": ds, "seed": s, "top1": v, "status": "ok", "test_examples": 450, "chance": 10.0}
             for (arm, ds), vs in values.items() for s, v in enumerate(vs)]
     return pd.DataFrame(rows)
 
@@ -168,15 +168,27 @@ def test_effects_are_paired_t_tests_holm_adjusted_across_the_study():
     d = np.subtract(VALUES[("new", "a")], VALUES[("base", "a")])
     assert e.loc[("new", "a"), "effect"] == pytest.approx(d.mean())
     assert e.loc[("new", "a"), "p_improves"] == pytest.approx(st.ttest_1samp(d, 0, alternative="greater").pvalue)
+    assert e.loc[("new", "a"), "p_two_sided"] == pytest.approx(st.ttest_1samp(d, 0).pvalue)
     half = st.t.ppf(0.975, 4) * d.std(ddof=1) / math.sqrt(5)
     assert e.loc[("new", "a"), ["ci95_low", "ci95_high"]].tolist() == pytest.approx([d.mean() - half, d.mean() + half])
-    raw = [e.loc[k, "p_improves"] for k in e.index]
     from statsmodels.stats.multitest import multipletests
 
-    assert list(e.p_improves_holm) == pytest.approx(list(multipletests(raw, method="holm")[1]))
+    two = [st.ttest_1samp(np.subtract(VALUES[(v, ds)], VALUES[("base", ds)]), 0).pvalue for v, ds in e.index]
+    assert list(e.p_holm) == pytest.approx(list(multipletests(two, method="holm")[1]))  # one family, two-sided
     assert e.loc[("new", "a"), "verdict"] == analyze.IMPROVES
     assert e.loc[("new", "b"), "verdict"] == analyze.NO_EVIDENCE
     assert e.loc[("worse", "a"), "verdict"] == analyze.HURTS
+
+
+def test_effects_floor_each_dataset_at_its_own_test_size():
+    runs = _runs({("base", "a"): [90.0, 90.0, 90.0], ("new", "a"): [90.5, 90.5, 90.5]})
+    small = runs.assign(test_examples=100)
+    e_small = analyze.effects(small, [("new", "base")]).iloc[0]
+    big = runs.assign(test_examples=10000)
+    e_big = analyze.effects(big, [("new", "base")]).iloc[0]
+    half = st.t.ppf(0.975, 2) * (100 / 100 / math.sqrt(12)) * math.sqrt(2) / math.sqrt(3)
+    assert e_small.ci95_high - e_small.effect == pytest.approx(half)  # 1 image in 100: the floor
+    assert e_big.ci95_high - e_big.effect == pytest.approx(half / 100)
 
 
 def _direct_stratified(samples, statistic, draws=20000, seed=1):
@@ -187,16 +199,15 @@ def _direct_stratified(samples, statistic, draws=20000, seed=1):
 
 def test_aggregates_match_a_direct_computation():
     runs = _runs(VALUES)
-    iqm, poi = analyze.aggregate(runs, ["base", "new", "worse"], "base", [("new", "base"), ("worse", "base")])
-    norm = {d: np.mean(VALUES[("base", d)]) for d in "ab"}
-    strata = {arm: [np.asarray(VALUES[(arm, d)]) / norm[d] for d in "ab"] for arm in ("base", "new", "worse")}
-    # IQM by hand: the middle 50% of the 10 pooled normalised scores (positions 3..7 of the sorted, with
-    # the 2.5 boundary ones weighted by half, as scipy's trim_mean cuts 25% = 2 of 10 at each end)
+    iqm, poi = analyze.aggregate(runs, ["base", "new", "worse"], [("new", "base"), ("worse", "base")])
+    norm = lambda v: (np.asarray(v) - 10.0) / 90.0  # noqa: E731  (chance 10%: ten classes)
+    strata = {arm: [norm(VALUES[(arm, d)]) for d in "ab"] for arm in ("base", "new", "worse")}
+    # IQM by hand: the middle 50% of the 10 pooled normalised scores (scipy's trim_mean cuts 2 of 10 a side)
     pooled = np.sort(np.concatenate(strata["new"]))
     row = iqm.set_index("arm").loc["new"]
     assert row.iqm == pytest.approx(pooled[2:8].mean())
     low, high = _direct_stratified(strata["new"], lambda *s: analyze.iqm(np.concatenate(s)))
-    assert (row.ci95_low, row.ci95_high) == pytest.approx((low, high), abs=0.004)
+    assert (row.ci95_low, row.ci95_high) == pytest.approx((low, high), abs=0.003)
     # Probability of improvement by hand: per dataset the share of (new, base) run pairs that new wins
     p = np.mean([np.mean([[x > y for y in VALUES[("base", d)]] for x in VALUES[("new", d)]]) for d in "ab"])
     got = poi.set_index("variant").loc["new"]
@@ -207,6 +218,33 @@ def test_aggregates_match_a_direct_computation():
     assert poi.set_index("variant").loc["worse", "verdict"] == analyze.HURTS
 
 
+def test_a_fully_separated_three_against_three_is_not_enough_for_a_verdict():
+    """P(X > Y) = 1 with a bootstrap CI of [1, 1], but the exact permutation p is 1 / C(6, 3) = 0.05 one-sided:
+    0.10 two-sided, no verdict at alpha 0.05."""
+    runs = _runs({("base", "a"): [80.0, 81.0, 82.0], ("new", "a"): [90.0, 91.0, 92.0]})
+    _, poi = analyze.aggregate(runs, ["base", "new"], [("new", "base")])
+    row = poi.iloc[0]
+    assert row.poi == 1.0 and (row.ci95_low, row.ci95_high) == (1.0, 1.0)
+    assert row.p_improves == pytest.approx(1 / 20, abs=0.006) and row.verdict == analyze.NO_EVIDENCE
+    one = _runs({("base", "a"): [80.0], ("new", "a"): [90.0, 91.0]})
+    _, poi = analyze.aggregate(one, ["base", "new"], [("new", "base")])
+    assert poi.iloc[0].verdict == analyze.NO_EVIDENCE and "fewer than two" in poi.iloc[0].reason
+
+
+def test_only_results_of_the_parameters_use_up_the_budget():
+    from types import SimpleNamespace as T
+
+    from bench.study.tune import counted
+
+    state = lambda name: T(name=name)  # noqa: E731
+    assert counted(T(state=state("COMPLETE"), user_attrs={}))
+    assert counted(T(state=state("PRUNED"), user_attrs={}))
+    assert counted(T(state=state("FAIL"), user_attrs={"failed": "loss is not finite"}))  # diverged
+    assert not counted(T(state=state("FAIL"), user_attrs={}))  # an error (out of memory, a missing file)
+    assert not counted(T(state=state("FAIL"), user_attrs={"interrupted": True}))
+    assert not counted(T(state=state("RUNNING"), user_attrs={}))
+
+
 @pytest.mark.parametrize("edit, field, message", [
     (("entry: vit_p4_digits", "entry: nope"), "baseline.entry", "unknown entry 'nope'"),
     (("recipe.mix: {mixup_alpha: 0.2}", "recipe.mix: {mixup_alpha: 0.0}"), "arms.mixup", "mixup_alpha"),
@@ -214,6 +252,9 @@ def test_aggregates_match_a_direct_computation():
     (("  sgd:\n    text", "  sgd:\n    against: nobody\n    text"), "arms.sgd.against", "unknown arm"),
     (("seeds: [0, 1]", "seeds: [0]"), "seeds", "at least two"),
     (('sweep_val_split: "train[90%:]"', "x: 1"), "datasets.digits", "x"),
+    (('sweep_val_split: "train[90%:]"', 'sweep_val_split: "test[:50%]"'), "datasets.digits", "never read the test"),
+    (("recipe.batch_size: 32\n", "recipe.batch_size: 32\n    recipe.select: {param: lr, grid: [0.1, 0.2]}\n"),
+     "datasets.digits", "a study tunes instead"),
 ])
 def test_bad_study_files_name_the_field(tables, edit, field, message):
     with pytest.raises(TableError) as err:
@@ -288,12 +329,14 @@ def test_study_use_writes_the_cells_into_params(tmp_path, monkeypatch):
 def test_trials_of_another_definition_are_set_aside_not_reused(tables, tmp_path, digits_dir):
     from bench.study.tune import JOURNAL, tune
 
-    study = _study(tables, trials=2)
+    study = _study(tables, trials=2, startup_trials=4)
     first = tune(study, "sgd", "digits", tmp_path, digits_dir)
-    more = tune(_study(tables, trials=3), "sgd", "digits", tmp_path, digits_dir)  # a larger budget continues
-    assert more["trials"] == 3 and not (tmp_path / "optuna.previous.log").exists()
+    more = tune(_study(tables, trials=4, startup_trials=4), "sgd", "digits", tmp_path, digits_dir)  # continues
+    assert more["trials"] == 4 and not (tmp_path / "optuna.previous.log").exists()
+    lrs = pd.read_csv(tmp_path / "trials.csv").params.map(lambda p: json.loads(p)["recipe.optimizer.lr"])
+    assert lrs.nunique() == 4  # the resumed sampler draws new start-up trials, not the first ones again
     changed = _study(tables, STUDY.replace("recipe.steps: 12", "recipe.steps: 10"), trials=2)
     again = tune(changed, "sgd", "digits", tmp_path, digits_dir)
-    assert again["trials"] == 2 and again["interrupted"] == 0
+    assert again["trials"] == 2 and again["not_counted"] == 0
     assert (tmp_path / "optuna.previous.log").is_file() and (tmp_path / JOURNAL).is_file()
     assert first["value"] is not None

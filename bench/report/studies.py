@@ -83,6 +83,7 @@ def sections(results_dir: str | Path = "results/studies", studies_dir: str | Pat
                     "forest": forest(frames["effects"]), "curves": tuning_curves(frames["tuning"]),
                     "tuning_hours": info.get("tuning_device_hours"), "final_hours": info.get("final_device_hours"),
                     "trials": int(cells.trials.max()) if not cells.empty else 0,
+                    "commits": info.get("commits", []),
                     "equal_budget": bool(cells.empty or cells.trials.nunique() == 1)})
     return out
 

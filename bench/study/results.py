@@ -51,12 +51,13 @@ def analyze_study(study: Study, out_dir: Path, results_dir: Path) -> dict[str, A
     runs, trials, cells = _cell_frames(study, out_dir)
     comparisons = study.comparisons()
     effects = analyze.effects(runs, comparisons, study.alpha)
-    iqm, poi = analyze.aggregate(runs, list(study.arms), study.baseline, comparisons)
+    iqm, poi = analyze.aggregate(runs, list(study.arms), comparisons, study.alpha)
     where = results_dir / study.id
     for name, frame in (("runs", runs), ("effects", effects), ("iqm", iqm), ("poi", poi), ("tuning", trials),
                         ("cells", cells)):
         write_text(where / f"{name}.csv", frame.to_csv(index=False))
-    return {"title": study.title, "file": study.path,
+    commits = sorted(set(runs.get("git_commit", pd.Series(dtype=str)).dropna().astype(str)))
+    return {"title": study.title, "file": study.path, "commits": commits,
             "effects": {k: int(v) for k, v in effects.verdict.value_counts().items()},
             "aggregate": {f"{r.variant} vs {r.control}": r.verdict for r in poi.itertuples()},
             "tuning_device_hours": round(float(cells.tuning_device_hours.sum()), 4),

@@ -117,7 +117,7 @@ def _set(tree: dict, path: str, value: Any, c: Checker, where: str) -> None:
 def apply(plan: Plan, changes: dict[str, Any], c: Checker, where: str,
           dataset: dict[str, Any] | None = None) -> Plan:
     """`plan` with dotted-path changes to its recipe and model_kwargs (and dataset fields), re-checked."""
-    raw = {"recipe": copy.deepcopy(plan.to_json()["recipe"]), "model_kwargs": dict(plan.model_kwargs)}
+    raw = {"recipe": copy.deepcopy(plan.to_json()["recipe"]), "model_kwargs": copy.deepcopy(plan.model_kwargs)}
     for path, value in changes.items():
         head = path.split(".")[0]
         if head not in raw:
@@ -131,6 +131,22 @@ def apply(plan: Plan, changes: dict[str, Any], c: Checker, where: str,
                   **dataset}
         ds = parse_dataset(c, merged, f"{where} (dataset)")
     return dataclasses.replace(plan, recipe=recipe, model_kwargs=raw["model_kwargs"], dataset=ds)
+
+
+def _check_task(c: Checker, where: str, plan: Plan) -> None:
+    """What a study's runs need: held-out splits apart from the test split, and no `select` (tuning chooses)."""
+    ds = plan.dataset
+    if not (ds.sweep_train_split and ds.sweep_val_split):
+        raise c.fail(where, "tuning needs sweep_train_split and sweep_val_split (the held-out part of the "
+                            "training split it scores on)")
+    base = ds.test_split.split("[")[0] if ds.test_split else None
+    for key in ("sweep_train_split", "sweep_val_split"):
+        if getattr(ds, key).split("[")[0] == base:
+            raise c.fail(where, f"{key} {getattr(ds, key)!r} is a part of the test split's {base!r}: tuning "
+                                "must never read the test split")
+    if plan.recipe.select is not None:
+        raise c.fail(where, f"the entry selects {plan.recipe.select.param} (recipe.select): a study tunes instead; "
+                            "set recipe.select: null in baseline.changes")
 
 
 def _drop_none(tree: Any) -> Any:
@@ -199,10 +215,8 @@ def parse_study(path: str | Path, text: str, tables: dict) -> Study:
                          dict(c.mapping(c.get(raw_task, "changes", where, dict, {}), f"{where}.changes")))
         else:
             own, ds, plan = eid, dict(raw_task), start(eid, "baseline.entry", {})
-        checked = apply(plan, {}, c, where, ds).dataset
-        if not (checked.sweep_train_split and checked.sweep_val_split):
-            raise c.fail(where, "tuning needs sweep_train_split and sweep_val_split (the held-out part of the "
-                                "training split it scores on)")
+        checked = apply(plan, {}, c, where, ds)
+        _check_task(c, where, checked)
         datasets[name] = Task(own, plan, ds)
     arms: dict[str, Arm] = {}
     for name, a in c.mapping(c.get(top, "arms", "", dict), "arms").items():
@@ -222,10 +236,12 @@ def parse_study(path: str | Path, text: str, tables: dict) -> Study:
     for arm in arms.values():
         if arm.against is not None and arm.against not in arms:
             raise c.fail(f"arms.{arm.name}.against", f"unknown arm {arm.against!r}; {choices(arm.against, arms)}")
-        for task in datasets.values():  # every arm x dataset, at the edges of its space, is a valid entry
-            for edge in (0, 1):
-                trial = {p.path: (p.choices[edge] if p.choices else (p.low, p.high)[edge]) for p in arm.space}
-                apply(task.plan, {**arm.changes, **trial}, c, f"arms.{arm.name}", task.dataset)
+        values = [list(p.choices) if p.choices else [p.low, p.high] for p in arm.space]
+        for task in datasets.values():  # every arm x dataset is a valid entry at every choice and both edges
+            for i in range(max(len(v) for v in values)):
+                trial = {p.path: v[min(i, len(v) - 1)] for p, v in zip(arm.space, values)}
+                _check_task(c, f"arms.{arm.name}", apply(task.plan, {**arm.changes, **trial}, c, f"arms.{arm.name}",
+                                                         task.dataset))
     tuning = c.mapping(c.get(top, "tuning", "", dict), "tuning")
     c.only(tuning, "tuning", ("trials", "seed", "startup_trials", "report_every"))
     seeds = c.get(top, "seeds", "", list)

@@ -35,6 +35,13 @@ def _storage(out_dir: Path):
     return optuna.storages.JournalStorage(JournalFileBackend(str(out_dir / JOURNAL)))
 
 
+def _sampler(study: Study, made: int):
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=study.tuning_seed + 1_000_003 * made,
+                                      n_startup_trials=study.startup_trials)
+
+
 def _open(name: str, storage, sampler, pruner):
     """The cell's Optuna study: loaded when the journal has it (appending nothing), else created."""
     import optuna
@@ -57,22 +64,53 @@ def _suggest(trial, space) -> dict[str, Any]:
     return out
 
 
+# The code a run's numbers depend on (what dvc.yaml's train stages depend on, less what only records or
+# reports), relative to the bench package, and the packages whose versions change the arithmetic.
+CODE = ("train", "data", "archs", "models.py", "recipe.py", "schema.py")
+PACKAGES = ("torch", "timm", "numpy")
+
+
+def code_digest() -> str:
+    """SHA-256 of the training code and the numeric packages' versions: stored trials and final runs made by
+    other code are not reused (a rerun after a change to bench/train retrains, as DVC's train stages do)."""
+    import hashlib
+    from importlib.metadata import version
+
+    import bench
+
+    root = Path(bench.__file__).parent
+    h = hashlib.sha256()
+    for part in CODE:
+        files = [root / part] if (root / part).is_file() else sorted((root / part).rglob("*.py"))
+        for f in files:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    for name in PACKAGES:
+        h.update(f"{name}=={version(name)}\0".encode())
+    return h.hexdigest()
+
+
 def definition(study: Study, arm: str, base) -> str:
-    """What a cell's trials depend on, hashed: its plan before the trial's parameters, its search space and
-    the tuning protocol. The budget is not part of it: a larger budget continues the same trials."""
+    """What a cell's trials depend on, hashed: its plan before the trial's parameters, its search space, the
+    tuning protocol and the training code. The budget is not part of it: a larger budget continues the
+    same trials."""
     import dataclasses
     import hashlib
     import json
 
     record = {"plan": base.to_json(), "space": [dataclasses.asdict(p) for p in study.arms[arm].space],
-              "seed": study.tuning_seed, "startup": study.startup_trials, "every": study.report_every}
+              "seed": study.tuning_seed, "startup": study.startup_trials, "every": study.report_every,
+              "code": code_digest()}
     record["plan"].pop("table_file", None)
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def counted(trial) -> bool:
-    """A trial that uses up the budget: finished, and not cut off by a killed stage."""
-    return trial.state.name in FINISHED and not trial.user_attrs.get("interrupted")
+    """A trial that uses up the budget: complete, pruned, or failed by diverging (a result of its
+    parameters). A trial cut off by a kill, or stopped by an error (out of memory, a missing file), is
+    not: the stage fails, and its rerun runs other trials in its place."""
+    if trial.state.name == "FAIL":
+        return bool(trial.user_attrs.get("failed")) and not trial.user_attrs.get("interrupted")
+    return trial.state.name in FINISHED
 
 
 def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Path, run=None) -> dict[str, Any]:
@@ -86,12 +124,11 @@ def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Pa
     storage = _storage(out_dir)
     name = f"{study.id}.{arm}.{dataset}"
     every = study.report_every
-    sampler = optuna.samplers.TPESampler(seed=study.tuning_seed, n_startup_trials=study.startup_trials)
     # Pruning starts at the second report: one report into a run says little about where it ends.
     pruner = optuna.pruners.MedianPruner(n_startup_trials=study.startup_trials, n_warmup_steps=every + 1)
     base = study.plan(arm, dataset)
     key = definition(study, arm, base)
-    opt = _open(name, storage, sampler, pruner)
+    opt = _open(name, storage, _sampler(study, 0), pruner)
     if opt.user_attrs.get("definition") not in (None, key):  # trials of another recipe, space or protocol
         stale = out_dir / "optuna.previous.log"
         (out_dir / JOURNAL).replace(stale)
@@ -99,10 +136,13 @@ def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Pa
         print(f"{name}: the stored trials were made for another definition of this cell (its recipe, search "
               f"space or tuning settings changed): kept as {stale}, tuning starts afresh", flush=True)
         storage = _storage(out_dir)
-        opt = _open(name, storage, sampler, pruner)
+        opt = _open(name, storage, _sampler(study, 0), pruner)
     if opt.user_attrs.get("definition") != key:  # once: a rerun adds nothing to the journal
         opt.set_user_attr("definition", key)
     _requeue(opt, storage, out_dir, name)
+    # A resumed stage's sampler: its random stream moved on by the trials already made, so that the
+    # start-up trials it still has to draw are new ones, not the first ones again.
+    opt.sampler = _sampler(study, len(opt.get_trials(deepcopy=False)))
     splits = (base.dataset.sweep_train_split, base.dataset.sweep_val_split)
 
     def objective(trial) -> float:
@@ -176,31 +216,36 @@ def _progress(name: str, budget: int):
 
 
 def _record(opt, study: Study, arm: str, dataset: str, splits: tuple, out_dir: Path) -> dict[str, Any]:
-    trials = [t for t in opt.get_trials(deepcopy=False) if counted(t)]
+    import json
+
+    import pandas as pd
+
+    every = opt.get_trials(deepcopy=False)
+    trials = [t for t in every if counted(t)][:study.trials]  # a budget lowered since: its first trials
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     if not complete:
         raise BenchError(f"{study.id}.{arm}.{dataset}: none of the {len(trials)} trials completed "
                          "(all pruned or diverged)")
     best = max(complete, key=lambda t: (t.value, -t.number))
-    rows = ["trial,state,value,best_so_far,wall_time_s,params"]
-    running = -math.inf
+    rows, running = [], -math.inf
     for i, t in enumerate(trials):
         if t.state.name == "COMPLETE":
             running = max(running, t.value)
-        rows.append(f"{i},{t.state.name},{'' if t.value is None else t.value},"
-                    f"{'' if running == -math.inf else running},{t.user_attrs.get('wall_time_s', '')},"
-                    f"\"{t.params}\"")
-    write_text(out_dir / "trials.csv", "\n".join(rows) + "\n")
-    wall = sum(float(t.user_attrs.get("wall_time_s") or 0.0) for t in opt.get_trials(deepcopy=False))
+        rows.append({"trial": i, "state": t.state.name, "value": t.value,
+                     "best_so_far": None if running == -math.inf else running,
+                     "wall_time_s": t.user_attrs.get("wall_time_s"), "failed": t.user_attrs.get("failed", ""),
+                     "params": json.dumps(t.params, sort_keys=True)})
+    write_text(out_dir / "trials.csv", pd.DataFrame(rows).to_csv(index=False))
+    wall = sum(float(t.user_attrs.get("wall_time_s") or 0.0) for t in every)
     out = {"study": study.id, "arm": arm, "dataset": dataset, "params": best.params, "value": best.value,
            "best_trial": trials.index(best), "trials": len(trials),
            "states": {s: sum(t.state.name == s for t in trials) for s in FINISHED},
-           "interrupted": sum(bool(t.user_attrs.get("interrupted")) for t in opt.get_trials(deepcopy=False)),
+           "not_counted": len(every) - len([t for t in every if counted(t)]),
            "splits": {"train": splits[0], "val": splits[1]}, "seed": study.tuning_seed,
            "sampler": f"TPE (seed {study.tuning_seed}, {study.startup_trials} random start-up trials)",
            "pruner": f"median (reports every {study.report_every} steps, pruning from the second, after "
                      f"{study.startup_trials} trials)",
-           "device_hours": round(wall / 3600.0, 6)}
+           "code": code_digest(), "device_hours": round(wall / 3600.0, 6)}
     write_json(out_dir / "best.json", out)
     print(f"{study.id}.{arm}.{dataset}: best held-out top-1 {best.value:.2f} with {best.params}", flush=True)
     return out
