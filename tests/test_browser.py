@@ -122,10 +122,18 @@ def test_dvc_plots_show_renders_offline_one_metric_per_plot(tmp_path):
     browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=options)
     try:
         browser.get(page.as_uri())
-        ids = browser.execute_script("return Array.from(document.querySelectorAll('body > div[id]')).map(d => d.id)")
-        drawn = browser.execute_script(
-            "return Array.from(document.querySelectorAll('body > div[id]')).filter("
-            "d => d.querySelector('canvas, svg.marks')).length")
+        import time
+
+        deadline = time.monotonic() + 60.0  # the page builds its plots asynchronously: slower on a loaded machine
+        while True:
+            ids = browser.execute_script(
+                "return Array.from(document.querySelectorAll('body > div[id]')).map(d => d.id)")
+            drawn = browser.execute_script(
+                "return Array.from(document.querySelectorAll('body > div[id]')).filter("
+                "d => d.querySelector('canvas, svg.marks')).length")
+            if (ids and drawn == len(ids)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
         browser.quit()
     assert ids and drawn == len(ids), (drawn, len(ids))

@@ -71,7 +71,7 @@ def _vit_only(repo: Path, seeds=(0, 1)) -> list[str]:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     vit = yaml.safe_load((repo / "experiments/embedded/vit_digits.yaml").read_text())
     params["suites"]["embedded"] = ["experiments/embedded/vit_digits.yaml"]
-    params.update(suite="embedded", seeds=list(seeds), entries=list(vit["entries"]))
+    params.update(suite="embedded", seeds=list(seeds), entries=list(vit["entries"]), study_cells=[])
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "commit", "-qam", "vit only"], cwd=repo, check=True, env=_env(repo))
     return [f"train@{e}-{s}" for e in vit["entries"] for s in seeds]

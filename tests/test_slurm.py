@@ -101,6 +101,16 @@ def test_an_entrys_seeds_start_when_its_own_selection_is_done():
     assert again.take() is stage
 
 
+def test_study_stages_are_scheduled_as_training_work_without_a_memory_check_by_plan():
+    from bench.scale import stages
+
+    cell = Stage("study@embedded_study.sam.digits", "bench study cell --cell embedded_study.sam.digits")
+    assert "study@" in stages.PHASES and cell.kind == "study" and cell.entry == "embedded_study.sam.digits"
+    assert not cell.planned and Stage("train@a-0", "").planned and Stage("select@a", "").planned
+    s = Schedule([Stage("select@a", ""), Stage("train@a-0", ""), cell])
+    assert [s.take().name, s.take().name] == ["select@a", "study@embedded_study.sam.digits"]  # waits for nothing
+
+
 def test_workers_subset_an_inherited_cuda_visible_devices():
     assert visible_devices("0,1", "4,5,6,7") == ["4", "5"]  # indices into what the scheduler gave this job
     assert visible_devices(None, "4,5") == ["4", "5"]

@@ -3,7 +3,7 @@
     bench workers [--devices 0,1,2,3]    one worker per GPU on this machine (bench.scale.workers)
     bench slurm [--partition gpu]        one SLURM job per stage (bench.scale.slurm)
 
-Both take the pending `select@*` and `train@*` stages from DVC (bench.scale.stages)
+Both take the pending `select@*`, `train@*` and `study@*` stages from DVC (bench.scale.stages)
 and run them in dependency order (bench.scale.schedule): an entry's train stages
 start as soon as its own selection is done, not after every selection. Before
 a stage starts, its estimated peak GPU memory is checked against the card

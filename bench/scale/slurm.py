@@ -11,7 +11,7 @@ What it does, in order:
    24 h. A request no node can meet (more GPUs, CPUs or memory than a node has,
    a GPU on a partition without any, more time than the partition allows) is
    refused before anything is submitted.
-2. `dvc repro plan`, then the pending select@/train@ stages in dependency
+2. `dvc repro plan`, then the pending select@/train@/study@ stages in dependency
    order (an entry's seeds as soon as its selection is done). Jobs of this
    repository still queued or running from an earlier driver are found by
    name (`bench-<repo>-<stage>`) and adopted, never submitted twice.
@@ -198,7 +198,7 @@ class Driver:
                         self.jobs[job_id] = Job(job_id, stage)
                         self.say(f"{stage.name}: job {job_id} already in the queue, adopted")
                         continue
-                    problem = fit.problem(stage.entry, card_bytes, card)
+                    problem = fit.problem(stage.entry, card_bytes, card) if stage.planned else None
                     if problem:
                         schedule.finish(stage.name, False, f"refused before submission: {problem}")
                         self.say(f"{stage.name}: REFUSED: {problem}")

@@ -1,4 +1,5 @@
-"""The stages a scale-out driver runs: DVC's pending `select@*` and `train@*` stages, with what each needs."""
+"""The stages a scale-out driver runs: DVC's pending `select@*`, `train@*` and `study@*` stages (everything
+that trains), with what each needs."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-PHASES = ("select@", "train@")
+PHASES = ("select@", "train@", "study@")
 
 
 @dataclass(frozen=True)
 class Stage:
-    name: str  # select@<entry> or train@<entry>-<seed>
+    name: str  # select@<entry>, train@<entry>-<seed> or study@<study>.<arm>.<dataset>
     cmd: str  # as DVC expands it from dvc.yaml
     volatile: tuple[str, ...] = ()  # outputs that are not `persist`: DVC deletes them before the stage runs
 
@@ -21,8 +22,15 @@ class Stage:
 
     @property
     def entry(self) -> str:
+        """The table entry (select, train) or the study cell (study)."""
         rest = self.name.split("@", 1)[1]
         return rest.rsplit("-", 1)[0] if self.kind == "train" else rest
+
+    @property
+    def planned(self) -> bool:
+        """Whether the stage runs a plan file's entry (what the memory check reads); a study cell's plans are
+        its trials'."""
+        return self.kind in ("select", "train")
 
     @property
     def file_name(self) -> str:
@@ -37,7 +45,7 @@ class Stage:
 
 
 def pending() -> list[Stage]:
-    """Every select@/train@ stage DVC considers changed (or never run), in dvc.yaml order."""
+    """Every select@/train@/study@ stage DVC considers changed (or never run), in dvc.yaml order."""
     from dvc.repo import Repo
 
     with Repo(".") as repo:

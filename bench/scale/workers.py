@@ -92,7 +92,7 @@ def run_workers(requested: str | None, micro_setting="auto", log_dir: str | Path
         memory, card = _card_memory(local[slot]) if local[slot] >= 0 else (None, "the card")
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": device}
         while (stage := schedule.wait_for_work()) is not None:
-            problem = fit.problem(stage.entry, memory, card)
+            problem = fit.problem(stage.entry, memory, card) if stage.planned else None
             if problem:
                 schedule.finish(stage.name, False, f"refused before it started: {problem}")
                 with say:
