@@ -340,3 +340,19 @@ def test_trials_of_another_definition_are_set_aside_not_reused(tables, tmp_path,
     assert again["trials"] == 2 and again["not_counted"] == 0
     assert (tmp_path / "optuna.previous.log").is_file() and (tmp_path / JOURNAL).is_file()
     assert first["value"] is not None
+
+
+def test_analyze_with_no_study_cells_writes_an_empty_summary(tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    from bench.cli import main
+
+    shutil.copy("params.yaml", tmp_path / "params.yaml")
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["study_cells"] = []
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["--params", str(tmp_path / "params.yaml"), "study", "analyze", "--out-dir", str(tmp_path / "s"),
+                 "--results-dir", str(tmp_path / "r")]) == 0
+    assert json.loads((tmp_path / "r" / "summary.json").read_text()) == {}

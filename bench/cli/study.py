@@ -25,7 +25,7 @@ def _studies(params_path: str, names: list[str] | None = None):
     from bench.study.spec import STUDY_DIR, load_study
 
     _, tables = every_suite(params_path)
-    names = names or sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
+    names = sorted(p.stem for p in STUDY_DIR.glob("*.yaml")) if names is None else names
     return {s.id: s for s in (load_study(n, tables) for n in names)}
 
 
@@ -103,7 +103,8 @@ def cmd_run(args) -> int:
 def cmd_analyze(args) -> int:
     from bench.study.results import analyze_all
 
-    studies = _studies(args.params, getattr(args, "names", None) or _used(args.params))
+    names = getattr(args, "names", None)
+    studies = _studies(args.params, names if names is not None else _used(args.params))  # none used: none
     summary = analyze_all(studies, Path(args.out_dir), Path(args.results_dir))
     print(json.dumps(summary, indent=1))
     return 0
