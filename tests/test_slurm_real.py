@@ -46,6 +46,13 @@ def _jobs(repo: Path) -> dict[str, tuple[str, str]]:
             if name.startswith(prefix)}
 
 
+def _foreground() -> None:
+    """In the driver's process before it starts: SIGINT as a terminal's Ctrl-C delivers it. A test run from a
+    background job of a non-interactive shell inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _running_train_job(repo: Path) -> str | None:
     return next((i for i, (name, state) in _jobs(repo).items() if name.startswith("train_") and state == "RUNNING"),
                 None)
@@ -112,7 +119,7 @@ def test_a_job_at_its_time_limit_saves_and_continues_in_a_new_job_also_after_the
     env = _env(tmp_path)
     cmd = ["bench", "slurm", "--poll", "1", "--time", "1", "--signal-s", "50", "--max-restarts", "20"]
     first = subprocess.Popen(cmd + ["--leave-jobs"], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env)
+                             text=True, env=env, preexec_fn=_foreground)
     _until(lambda: _running_train_job(repo), "the train job to run")
     first.send_signal(signal.SIGINT)
     out, err = first.communicate(timeout=60)
@@ -135,7 +142,7 @@ def test_ctrl_c_cancels_the_drivers_jobs_which_save_their_resume_points(slurm, t
     _long_run(repo)
     env = _env(tmp_path)
     driver = subprocess.Popen(["bench", "slurm", "--poll", "1"], cwd=repo, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env)
+                              stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_foreground)
     resume = repo / "runs/vit_p4_digits/0/resume.pt"
     job = _until(lambda: _running_train_job(repo), "the train job to run")
     log = repo / f"runs/.slurm/train_vit_p4_digits-0.{job}.log"
