@@ -67,18 +67,29 @@ class EntryCost:
         return (f.activation_bytes(micro, "bf16") + f.state_bytes(self.sam)) / 2**30
 
 
-def entry_cost(entry, cache: dict) -> EntryCost:
-    from bench.train.micro import recipe_micro_batch
+def tflop_per_hour(card: str, mfu: float) -> float:
+    """What one device of `card` computes in an hour at `mfu` (bf16 peak), in TFLOP."""
+    return CARDS[card][0] * mfu * 3600.0
 
-    plan, r = entry.plan(), entry.recipe
+
+def run_tflop(plan, cache: dict) -> tuple[Footprint, float]:
+    """(the model's footprint, the TFLOP of one run of the plan's recipe: steps x batch, two passes a step
+    with SAM); `cache` keeps footprints by model, its arguments and input."""
+    r = plan.recipe
     key = json.dumps([plan.model, plan.model_kwargs, r.resolution, plan.dataset.name == "sklearn_digits"],
                      sort_keys=True, default=str)
     if key not in cache:
         cache[key] = plan_footprint(plan)
-    footprint = cache[key]
     passes = 2 if r.optimizer.sam is not None else 1
+    return cache[key], cache[key].flops_per_image * r.steps * r.batch_size * passes / 1e12
+
+
+def entry_cost(entry, cache: dict) -> EntryCost:
+    from bench.train.micro import recipe_micro_batch
+
+    plan, r = entry.plan(), entry.recipe
+    footprint, train = run_tflop(plan, cache)
     images = r.steps * r.batch_size
-    train = footprint.flops_per_image * images * passes / 1e12
     # The sweep: one run per grid value, each as long as the recipe (for steps, as long as that value).
     grid = (sum(r.select.grid) / r.steps if r.select.param == "steps" else len(r.select.grid)) if r.select else 0
     return EntryCost(entry=entry.id, model=plan.model, resolution=r.resolution, images=images, train_tflop=train,
@@ -88,7 +99,7 @@ def entry_cost(entry, cache: dict) -> EntryCost:
 
 def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) -> str:
     peak, memory = CARDS[card]
-    rate = peak * mfu * 3600.0  # TFLOP per device-hour
+    rate = tflop_per_hour(card, mfu)
     cache: dict = {}
     costs = [entry_cost(e, cache) for t in tables.values() for e in t.entries.values() if e.runs]
     header = ("| entry | model @ px | train images | GPU-h per seed | selection GPU-h | micro-batch: recipe -> run "

@@ -61,8 +61,7 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else pd.DataFrame()
 
 
-def sections(results_dir: str | Path = "results/studies", studies_dir: str | Path = "experiments/studies"
-             ) -> list[dict[str, Any]]:
+def sections(results_dir: str | Path = "results/studies") -> list[dict[str, Any]]:
     """One item per analysed study, for the template."""
     results_dir = Path(results_dir)
     summary_path = results_dir / "summary.json"
@@ -72,8 +71,8 @@ def sections(results_dir: str | Path = "results/studies", studies_dir: str | Pat
     out = []
     for sid, info in summary.items():
         where = results_dir / sid
-        frames = {n: _read(where / f"{n}.csv") for n in ("effects", "iqm", "poi", "tuning", "cells", "runs")}
-        arms = _arms(Path(info.get("file", Path(studies_dir) / f"{sid}.yaml")))
+        frames = {n: _read(where / f"{n}.csv") for n in ("arms", "effects", "iqm", "poi", "tuning", "cells")}
+        arms = frames["arms"].fillna("").to_dict("records")
         cells = frames["cells"]
         if not cells.empty:
             cells = cells.assign(best_params=cells.best_params.map(_params_text))
@@ -95,28 +94,3 @@ def _params_text(text: str) -> str:
         return str(text)
     return ", ".join(f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
                      for k, v in params.items())
-
-
-def _dimension(path: str, d: dict) -> str:
-    """`recipe.optimizer.lr [0.01, 1] log`, `model_kwargs.pos_embed in learn, none`."""
-    if "choices" in d:
-        return f"{path} in {', '.join(str(c) for c in d['choices'])}"
-    kind = " integer" if d.get("int") else ""
-    return f"{path}{kind} [{d.get('low'):g}, {d.get('high'):g}]{' log' if d.get('log') else ''}"
-
-
-def _arms(path: Path) -> list[dict[str, Any]]:
-    """The arms as the study file writes them (what each changes, its search space)."""
-    from bench import yamlfile
-
-    if not path.is_file():
-        return []
-    raw = yamlfile.load(path.read_text(encoding="utf-8")) or {}
-    out = []
-    for name, arm in (raw.get("arms") or {}).items():
-        changes = arm.get("changes") or {}
-        space = arm.get("space") or {}
-        out.append({"name": name, "text": arm.get("text", ""), "against": arm.get("against"),
-                    "changes": "; ".join(f"{k}: {yamlfile.plain(v)}" for k, v in changes.items()) or "none",
-                    "space": "; ".join(_dimension(k, yamlfile.plain(v)) for k, v in space.items())})
-    return out

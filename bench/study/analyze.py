@@ -33,17 +33,12 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import stats as st
-from statsmodels.stats.multitest import multipletests
+
+from bench import stats
 
 IMPROVES, NO_EVIDENCE, HURTS = "IMPROVES", "NO_EVIDENCE", "HURTS"
 RESAMPLES = 2000
 PERMUTATIONS = 10_000
-
-
-def _quantum(test_examples: float | None) -> float:
-    """The smallest spread a top-1 (%) can show, 100 / test size / sqrt(12) (bench.stats.quantisation);
-    0.01 / sqrt(12) when the size is unknown."""
-    return (100.0 / test_examples if test_examples else 0.01) / math.sqrt(12.0)
 
 
 def iqm(values) -> float:
@@ -69,8 +64,9 @@ def stratified_ci(samples: list, statistic, seed: int = 0) -> tuple[float, float
 
 
 def _quantum_of(runs: pd.DataFrame) -> float:
+    """bench.stats.quantisation at these runs' test size (0.01 / sqrt(12) when none is recorded)."""
     sizes = pd.to_numeric(runs.get("test_examples", pd.Series(dtype=float)), errors="coerce").dropna()
-    return _quantum(float(sizes.min()) if len(sizes) else None)
+    return stats.quantisation(float(sizes.min()) if len(sizes) else None, "0.01")
 
 
 def _holm_verdicts(frame: pd.DataFrame, tested, sign_col: str, centre: float, alpha: float) -> None:
@@ -82,7 +78,7 @@ def _holm_verdicts(frame: pd.DataFrame, tested, sign_col: str, centre: float, al
         return
     two = np.minimum(1.0, 2.0 * np.minimum(frame.loc[tested, "p_improves"], frame.loc[tested, "p_hurts"]))
     frame.loc[tested, "p_two_sided"] = two
-    frame.loc[tested, "p_holm"] = multipletests(list(two), method="holm")[1]
+    frame.loc[tested, "p_holm"] = stats.holm(list(two))
     for i in frame.index[tested]:
         if frame.loc[i, "p_holm"] < alpha and frame.loc[i, sign_col] != centre:
             frame.loc[i, "verdict"] = IMPROVES if frame.loc[i, sign_col] > centre else HURTS

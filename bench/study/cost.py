@@ -8,29 +8,21 @@ the study's seeds at each arm's recipe.
 
 from __future__ import annotations
 
-import json
-
-from bench.cost import CARDS
-from bench.study.spec import Study
-from bench.train.footprint import plan_footprint
+from bench.cost import run_tflop, tflop_per_hour
+from bench.study.spec import Study, split_cell
 
 
 def study_cost(study: Study, card: str, mfu: float) -> str:
-    peak, _ = CARDS[card]
-    rate = peak * mfu * 3600.0  # TFLOP per device-hour
+    rate = tflop_per_hour(card, mfu)
     cache: dict = {}
     lines = ["| cell | model @ px | steps x batch | GPU-h per run | tuning GPU-h (at most) | final GPU-h |",
              "|---|---|---:|---:|---:|---:|"]
     tuning = final = 0.0
     for cell in study.cells():
-        _, arm, dataset = cell.split(".")
+        _, arm, dataset = split_cell(cell)
         plan = study.plan(arm, dataset)
         r = plan.recipe
-        key = json.dumps([plan.model, plan.model_kwargs, r.resolution, plan.dataset.name], sort_keys=True)
-        if key not in cache:
-            cache[key] = plan_footprint(plan)
-        passes = 2 if r.optimizer.sam is not None else 1
-        run_h = cache[key].flops_per_image * r.steps * r.batch_size * passes / 1e12 / rate
+        run_h = run_tflop(plan, cache)[1] / rate
         tuning += run_h * study.trials
         final += run_h * len(study.seeds)
         lines.append(f"| {cell} | {plan.model} @ {r.resolution} | {r.steps:,} x {r.batch_size} | {run_h:.2f} "

@@ -1,6 +1,6 @@
 """`bench study analyze` (DVC stage study_stats): every study's final runs and tuning records, judged.
 
-Writes results/studies/<study>/: runs.csv (one row per arm x dataset x seed), effects.csv (per comparison
+Writes results/studies/<study>/: arms.csv (what each arm changes, its search space), runs.csv (one row per arm x dataset x seed), effects.csv (per comparison
 and dataset: paired difference, CI, Holm-adjusted one-sided tests, verdict), iqm.csv and poi.csv (the
 aggregates across datasets with stratified-bootstrap CIs), tuning.csv (every counted trial of every
 cell: the tuning curves), cells.csv (per cell: the budget used, the best configuration, and the device-
@@ -18,13 +18,14 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.io import read_json, write_json, write_text
 from bench.study import analyze
-from bench.study.spec import Study
+from bench import yamlfile
+from bench.study.spec import Study, split_cell
 
 
 def _cell_frames(study: Study, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     runs, trials, cells = [], [], []
     for cell in study.cells():
-        _, arm, dataset = cell.split(".")
+        _, arm, dataset = split_cell(cell)
         best_path = out_dir / cell / "tune" / "best.json"
         if not best_path.is_file():
             raise BenchError(f"{best_path} is missing: run `bench study cell --cell {cell}` (or `dvc repro`)")
@@ -53,8 +54,11 @@ def analyze_study(study: Study, out_dir: Path, results_dir: Path) -> dict[str, A
     effects = analyze.effects(runs, comparisons, study.alpha)
     iqm, poi = analyze.aggregate(runs, list(study.arms), comparisons, study.alpha)
     where = results_dir / study.id
-    for name, frame in (("runs", runs), ("effects", effects), ("iqm", iqm), ("poi", poi), ("tuning", trials),
-                        ("cells", cells)):
+    arms = pd.DataFrame([{"arm": a.name, "text": a.text, "against": a.against or "",
+                          "changes": "; ".join(f"{k}: {yamlfile.plain(v)}" for k, v in a.changes.items()),
+                          "space": "; ".join(p.describe() for p in a.space)} for a in study.arms.values()])
+    for name, frame in (("arms", arms), ("runs", runs), ("effects", effects), ("iqm", iqm), ("poi", poi),
+                        ("tuning", trials), ("cells", cells)):
         write_text(where / f"{name}.csv", frame.to_csv(index=False))
     commits = sorted(set(runs.get("git_commit", pd.Series(dtype=str)).dropna().astype(str)))
     return {"title": study.title, "file": study.path, "commits": commits,

@@ -46,10 +46,11 @@ class Param:
     choices: tuple = ()
 
     def describe(self) -> str:
+        """`recipe.optimizer.lr [0.01, 1] log`, `model_kwargs.pos_embed in learn, none`."""
         if self.choices:
-            return f"{self.path} in {list(self.choices)}"
-        kind = "int " if self.integer else ""
-        return f"{self.path} {kind}[{self.low:g}, {self.high:g}]{' log' if self.log else ''}"
+            return f"{self.path} in {', '.join(str(c) for c in self.choices)}"
+        kind = " integer" if self.integer else ""
+        return f"{self.path}{kind} [{self.low:g}, {self.high:g}]{' log' if self.log else ''}"
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,7 @@ def parse_study(path: str | Path, text: str, tables: dict) -> Study:
     if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise c.fail("seeds", f"expected at least two distinct seeds (integers >= 0), got {seeds}")
     trials = c.integer(tuning, "trials", "tuning", 1, 100_000)
-    steps = min(t.plan.recipe.steps for t in datasets.values()) if datasets else 1
+    steps = min(t.plan.recipe.steps for t in datasets.values())
     return Study(sid, c.get(top, "title", "", str), str(path), eid, datasets, arms, baseline, tuple(seeds),
                  trials, c.integer(tuning, "seed", "tuning", 0, 2**31 - 1, 0),
                  c.integer(tuning, "startup_trials", "tuning", 0, 100_000, min(3, trials)),

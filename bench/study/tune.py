@@ -1,4 +1,4 @@
-"""`bench study tune --cell S.A.D` (DVC stage study_tune@S.A.D): an arm's tuning on one dataset.
+"""An arm's tuning on one dataset: the first half of `bench study cell --cell S.A.D` (DVC stage study@S.A.D).
 
 Optuna (TPE sampler, seeded; median pruner on the held-out learning curve) runs
 `tuning.trials` trials of the arm's search space. Each trial trains on the
@@ -14,6 +14,8 @@ ends with exactly `trials` finished trials (complete, pruned or diverged).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
 from pathlib import Path
@@ -70,6 +72,7 @@ CODE = ("train", "data", "archs", "models.py", "recipe.py", "schema.py")
 PACKAGES = ("torch", "timm", "numpy")
 
 
+@functools.cache  # the code does not change under a running process
 def code_digest() -> str:
     """SHA-256 of the training code and the numeric packages' versions: stored trials and final runs made by
     other code are not reused (a rerun after a change to bench/train retrains, as DVC's train stages do)."""
@@ -93,7 +96,6 @@ def definition(study: Study, arm: str, base) -> str:
     """What a cell's trials depend on, hashed: its plan before the trial's parameters, its search space, the
     tuning protocol and the training code. The budget is not part of it: a larger budget continues the
     same trials."""
-    import dataclasses
     import hashlib
     import json
 
@@ -158,7 +160,8 @@ def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Pa
         began = time.perf_counter()
         trial.set_user_attr("splits", list(splits))
         try:
-            metrics, _ = train(plan, study.tuning_seed, data_dir, _with_curve(run, curve), splits=splits)
+            metrics, _ = train(plan, study.tuning_seed, data_dir, dataclasses.replace(run, curve=curve),
+                               splits=splits)
         except (KeyboardInterrupt, SystemExit):  # Optuna records it failed: mark it cut off, not a result
             trial.set_user_attr("interrupted", True)
             raise
@@ -198,12 +201,6 @@ def _requeue(opt, storage, out_dir: Path, name: str) -> None:
         done.add(t.number)
         write_text(done_path, json.dumps(sorted(done)) + "\n")
         print(f"{name}: trial {t.number} was cut off; its parameters run again", flush=True)
-
-
-def _with_curve(run, curve):
-    import dataclasses
-
-    return dataclasses.replace(run, curve=curve)
 
 
 def _progress(name: str, budget: int):
