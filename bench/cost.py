@@ -9,7 +9,8 @@ no memory) with the entry's model_kwargs at its recipe's resolution:
   * device-hours at a stated MFU of a card's dense bf16 peak;
   * activation memory of one micro-batch (tensors autograd saves, counted with
     saved-tensor hooks, at bf16 = half the fp32 count) plus weights, gradients and
-    optimizer state in fp32 (bench.train.footprint): an estimate of the peak, at
+    optimizer state in fp32, plus the step's batch on the device
+    (bench.train.footprint): an estimate of the peak, at
     the micro-batch `micro_batch: auto` runs (the recipe's, cut to what fits the
     card, unless BatchNorm trains: bench.train.micro);
   * the DVC cache the final checkpoints take (fp32 state dict per run);
@@ -62,9 +63,8 @@ class EntryCost:
         return self.footprint.params * 4 / 2**30
 
     def peak_gib(self, micro: int) -> float:
-        """Estimated peak at `micro` examples per pass: bf16 activations plus fp32 state."""
-        f = self.footprint
-        return (f.activation_bytes(micro, "bf16") + f.state_bytes(self.sam)) / 2**30
+        """Estimated peak at `micro` examples per pass: bf16 activations, fp32 state, the step's batch."""
+        return self.footprint.peak_bytes(micro, "bf16", self.sam, self.recipe.batch_size) / 2**30
 
 
 def tflop_per_hour(card: str, mfu: float) -> float:

@@ -17,6 +17,7 @@ def test_vit_b16_flops_per_image_match_the_published_count():
     assert flops == pytest.approx(3 * 2 * 17.6e9, rel=0.05)
     assert params == pytest.approx(86.6e6, rel=0.01)
     assert 50e6 < saved < 2e9  # activations of one image, without the saved weights (those cancel out)
+    assert f.input_bytes_per_image == 4 * 3 * 224 * 224  # the fp32 image the loader puts on the device
 
 
 def test_sam_doubles_the_training_flops_and_the_sweep_is_one_run_per_grid_value():

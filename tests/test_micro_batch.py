@@ -127,6 +127,20 @@ def test_the_recipes_micro_batch_per_device():
     assert micro.recipe_micro_batch(_recipe(accum=16), 8) == 64
 
 
+def test_the_batch_on_the_device_counts_against_the_card():
+    """The step's batch stays on the device (an H200 measured b7's peak at 1.004x the estimate once its
+    4.1 GiB batch was counted, 1.04x before): 1 GiB card, 16 MiB state, 5 MiB per image in bf16, and 64
+    images of 1 MiB each on the device: floor((0.8 GiB - 16 MiB - 64 MiB) / 5 MiB) = 147."""
+    footprint = Footprint(flops_per_image=1.0, saved_bytes_per_image=10 * 2**20, params=2**20,
+                          input_bytes_per_image=2**20)
+    assert footprint.largest_micro_batch(2**30, "bf16", sam=False, batch=64) == 147
+    assert footprint.peak_bytes(10, "bf16", False, 64) == (50 + 16 + 64) * 2**20
+    # Two devices share a batch of 512: 256 images on each -> floor((819.2 - 16 - 256) / 5) = 109.
+    cap, _ = micro.resolve("auto", _recipe(batch=512, accum=1), 2, _Model(bn=False), lambda: footprint, 2**30,
+                           "bf16")
+    assert cap == 109
+
+
 def test_auto_derives_the_cap_from_the_card():
     """A known answer: 1 GiB card, 1 M parameters (16 MiB of state), 10 MiB saved per image in fp32
     (5 MiB in bf16): floor((0.8 GiB - 16 MiB) / 5 MiB) = 160 images."""

@@ -39,7 +39,7 @@ class Fit:
         if refused:
             return refused
         sam = plan.recipe.optimizer.sam is not None
-        peak = footprint.activation_bytes(micro, "bf16") + footprint.state_bytes(sam)
+        peak = footprint.peak_bytes(micro, "bf16", sam, plan.recipe.batch_size)
         if peak <= card_bytes:
             return None
         why = ("BatchNorm trains, so the engine keeps the recipe's micro-batch; raise accum_steps in the recipe"

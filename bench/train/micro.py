@@ -14,7 +14,7 @@ when it was derived.
 
 `auto` (the default in params.yaml): on CUDA, the largest micro-batch whose
 estimated peak (bench.train.footprint: activations autograd saves, plus
-weights, gradients and optimizer state) fits 80% of the card; on the CPU, no
+weights, gradients and optimizer state, plus the step's batch on the device) fits 80% of the card; on the CPU, no
 cap (host memory is not the limit a GPU's is).
 """
 
@@ -86,7 +86,8 @@ def resolve(requested: str | int | None, recipe, world_size: int, model: torch.n
     fits = None
     if requested == "auto" and card_bytes is not None:
         try:
-            fits = estimate().largest_micro_batch(card_bytes, precision, recipe.optimizer.sam is not None)
+            fits = estimate().largest_micro_batch(card_bytes, precision, recipe.optimizer.sam is not None,
+                                                  recipe.batch_size // world_size)
         except Exception as exc:  # an estimate that fails must not stop a run that may well fit
             print(f"micro_batch auto: no memory estimate ({type(exc).__name__}: {exc}); the recipe's "
                   f"micro-batch of {natural} is used", file=sys.stderr, flush=True)
