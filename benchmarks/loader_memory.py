@@ -137,7 +137,7 @@ def main() -> None:
     data_dir = synthetic_jpeg(args.data_dir)
     os.environ["BENCH_DATA_WORKERS"] = str(args.workers)
 
-    from bench.data.pipeline import parse
+    from bench.pp.grammar import parse
     from bench.data.spec import data_spec
     from bench.data.stream import PIECE, stream_train
 

@@ -49,9 +49,9 @@ def sync(device: str) -> None:
 
 
 def check(table_file: str, entry_id: str, device: str) -> dict:
-    from bench.cost import entry_cost
-    from bench.experiments import load_table
-    from bench.models import create_model
+    from bench.scale.cost import entry_cost
+    from bench.tables.table import load_table
+    from bench.train.models import create_model
     from bench.train.engine import make_engine
     from bench.train.footprint import planned_micro_batch
     from bench.train.optim import build_optimizer

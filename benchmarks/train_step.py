@@ -119,7 +119,7 @@ def synthetic_jpeg(data_dir: str | None) -> Path:
 
 
 def loader_images_per_s(args, device: str, batches: int) -> float:
-    from bench.data.pipeline import parse
+    from bench.pp.grammar import parse
     from bench.data.spec import data_spec
     from bench.data.stream import _workers, stream_train
 
@@ -177,7 +177,7 @@ def main() -> None:
     print(f"images/s: harness {step_ips:.1f}, plain {args.batch / med['plain']:.1f}, sam {args.batch / med['sam']:.1f}, "
           f"loader {loader:.1f}")
     if args.device == "cuda":
-        from bench.cost import CARDS, card_of
+        from bench.scale.cost import CARDS, card_of
 
         flops = model_flops(args)
         name = torch.cuda.get_device_name()

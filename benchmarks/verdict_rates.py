@@ -9,7 +9,7 @@ the probability that the gate fails a cell whose true difference is exactly
 the margin (worse), that it fails one at twice the margin, and that the cell is
 REPRODUCED when the truth equals the published value. "before": DISCREPANT
 when Welch's p < alpha and |delta| >= margin (the superseded rule); "after":
-bench.stats as it is (the 95% CI entirely outside the margin, spread floors).
+bench.judge.stats as it is (the 95% CI entirely outside the margin, spread floors).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from scipy import stats as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import power  # noqa: E402
+from bench.judge import power  # noqa: E402
 
 ALPHA = 0.05
 

@@ -24,7 +24,7 @@ def digits_dir(tmp_path_factory) -> Path:
     return data_dir
 
 
-# The protocol fields of the minimal recipes the tests write (bench.protocol), each with a source.
+# The protocol fields of the minimal recipes the tests write (bench.tables.protocol), each with a source.
 PROTOCOL_FIELDS = ("model", "checkpoint", "optimizer.name", "optimizer.lr", "optimizer.weight_decay",
                    "optimizer.momentum", "optimizer.nesterov", "optimizer.sam", "select", "schedule.name",
                    "schedule.warmup_steps", "steps", "batch_size", "accum_steps", "resolution", "grad_clip",
@@ -40,15 +40,15 @@ def sources_block(indent: str = "", fields=PROTOCOL_FIELDS) -> str:
 
 def as_plan(plan):
     """A typed plan from its JSON form (what tests edit), or the plan itself."""
-    from bench.recipe import Plan
+    from bench.tables.recipe import Plan
 
     return plan if isinstance(plan, Plan) else Plan.from_json(plan)
 
 
 def tiny_plan(**recipe_overrides) -> dict:
     """A 5-step ViT plan on digits, for fast loop tests, in its JSON form (a plan file's)."""
-    from bench.recipe import parse_recipe
-    from bench.schema import Checker, to_json
+    from bench.tables.recipe import parse_recipe
+    from bench.tables.schema import Checker, to_json
 
     raw = {"optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.05},
            "schedule": {"name": "cosine", "warmup_steps": 2}, "steps": 5, "batch_size": 32,

@@ -1,4 +1,4 @@
-"""SAM Table 1's CIFAR architectures (bench.archs.cifar), registered with timm: sizes against their papers,
+"""SAM Table 1's CIFAR architectures (bench.train.cifar), registered with timm: sizes against their papers,
 and the stochastic mixing of Shake-Shake and ShakeDrop."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import timm
 import torch
 
-import bench.archs  # noqa: F401  (registers the models)
-from bench.archs.cifar import PyramidNet, ShakeShake, WideResNet, _ShakeDrop, shake
+import bench.train.cifar  # noqa: F401  (registers the models)
+from bench.train.cifar import PyramidNet, ShakeShake, WideResNet, _ShakeDrop, shake
 
 
 def _params(name: str, **kwargs) -> tuple[int, int]:

@@ -36,12 +36,12 @@ def test_report_in_headless_chromium(tmp_path):
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
 
-    from bench.verdicts import judge_claims
-    from bench.experiments import parse_table
+    from bench.judge.verdicts import judge_claims
+    from bench.tables.table import parse_table
     from bench.io import write_json
     from bench.report import render_html
-    from bench.results import collect
-    from bench.verdicts import judge
+    from bench.judge.collect import collect
+    from bench.judge.verdicts import judge
     from test_report import TABLE
 
     table = parse_table("t.yaml", TABLE)

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from bench.check import check
-from bench.results import RUN_COLUMNS
-from bench.stats import CONSISTENT, CONTRADICTED, DIRECTION, NOT_REPRODUCED, UNAVAILABLE, paired_test
-from bench.verdicts import judge_claims
-from bench.experiments import parse_table
+from bench.judge.gate import check
+from bench.judge.collect import RUN_COLUMNS
+from bench.judge.stats import CONSISTENT, CONTRADICTED, DIRECTION, NOT_REPRODUCED, UNAVAILABLE, paired_test
+from bench.judge.verdicts import judge_claims
+from bench.tables.table import parse_table
 from conftest import PREPROCESS, sources_block
 
 CONTROL = [10.0, 11.0, 12.0]
@@ -99,7 +99,7 @@ def test_identical_differences_are_not_certain():
 def test_contradicted_is_holm_adjusted_across_a_claims_pairs():
     from statsmodels.stats.multitest import multipletests
 
-    from bench.stats import claim_verdicts
+    from bench.judge.stats import claim_verdicts
 
     rng = np.random.default_rng(1)
     pairs = [paired_test(list(c + rng.normal(0, 1, 3)), list(c), "lower", -1.0, floor=FLOOR)
@@ -254,7 +254,7 @@ def test_a_difference_of_differences_needs_every_arm_on_the_same_seeds():
 
 
 def test_a_cells_claim_follows_each_cells_own_verdict():
-    from bench.verdicts import judge
+    from bench.judge.verdicts import judge
 
     table = parse_table("t.yaml", _with(DIFF_CLAIMS))
     runs = _runs({"base_d1": [5.0, 5.2, 4.9], "sam_d1": [4.0, 4.1, 3.95],       # within 1 point of 4.0
@@ -281,7 +281,7 @@ def test_a_cells_claim_follows_each_cells_own_verdict():
 ])
 def test_bad_claim_sides_name_the_field(tmp_path, claim, field, message):
     from bench.errors import TableError
-    from bench.experiments import load_tables
+    from bench.tables.table import load_tables
 
     path = tmp_path / "t.yaml"
     path.write_text(_with("  - id: bad\n    text: x\n    source: y\n" + claim), encoding="utf-8")
@@ -291,7 +291,7 @@ def test_bad_claim_sides_name_the_field(tmp_path, claim, field, message):
 
 
 def test_the_shipped_table1_and_timm_claims_carry_the_published_effects():
-    from bench.experiments import load_tables
+    from bench.tables.table import load_tables
 
     tables = load_tables(["experiments/sam/table1.yaml", "experiments/timm/vit_sam.yaml"])
     c = judge_claims(tables, pd.DataFrame(columns=RUN_COLUMNS))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cost import entry_cost, suite_cost
+from bench.scale.cost import entry_cost, suite_cost
 from bench.train.footprint import measure
-from bench.experiments import load_tables
+from bench.tables.table import load_tables
 from conftest import ROOT
 
 
@@ -59,7 +59,7 @@ def test_suite_cost_flags_batchnorm_that_trains_over_the_card(monkeypatch):
 
 
 def test_a_cuda_device_name_finds_its_own_card():
-    from bench.cost import card_of
+    from bench.scale.cost import card_of
 
     names = {"NVIDIA H100 80GB HBM3": "H100", "NVIDIA H100 PCIe": "H100 PCIe", "NVIDIA H100 NVL": "H100 NVL",
              "NVIDIA H200": "H200", "NVIDIA H200 NVL": "H200 NVL", "NVIDIA A100-SXM4-80GB": "A100",

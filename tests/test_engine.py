@@ -152,7 +152,7 @@ def test_resume_restores_the_cuda_generators_that_still_apply():
 WORKERS_CHILD = r"""
 import gc, json, multiprocessing, sys
 sys.path.insert(0, "tests")
-from bench.data.pipeline import parse
+from bench.pp.grammar import parse
 from bench.data.spec import data_spec
 from bench.data.stream import stream_train
 spec = data_spec("cifar10", sys.argv[1])
@@ -190,7 +190,7 @@ def test_workers_ship_pixels_and_the_device_normalises_the_same_batches(digits_d
     whole pipeline computes per example in float32 (to float rounding), in the same order."""
     import torch
 
-    from bench.data.pipeline import parse
+    from bench.pp.grammar import parse
     from bench.data.spec import data_spec
     from bench.data.stream import PIECE, EpochBatches, SourceDataset, stream_train
 
@@ -213,7 +213,7 @@ def test_workers_ship_pixels_and_the_device_normalises_the_same_batches(digits_d
 
 
 def test_a_pipeline_with_random_ops_after_normalize_stays_in_the_workers():
-    from bench.data.pipeline import parse
+    from bench.pp.grammar import parse
 
     random_after = parse("normalize(vit)|pad_crop(1, edge)|resize(8)")  # a per-example draw after normalize
     assert [str(p) for p in random_after.split_for_device()] == [str(random_after), ""]

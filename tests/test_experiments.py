@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from bench.errors import TableError
-from bench.experiments import load_tables, parse_table
-from bench.params import load_params, load_suite
+from bench.tables.table import load_tables, parse_table
+from bench.tables.params import load_params, load_suite
 from conftest import PREPROCESS, PROTOCOL_FIELDS, ROOT, sources_block
 
 GOOD = textwrap.dedent("""\
@@ -40,8 +40,8 @@ GOOD = textwrap.dedent("""\
 
 
 def test_shipped_tables_validate(monkeypatch):
-    from bench.params import load_all
-    from bench.validate import check_resources
+    from bench.tables.params import load_all
+    from bench.train.preflight import check_resources
 
     monkeypatch.chdir(ROOT)
     params = load_params("params.yaml")
@@ -126,7 +126,7 @@ def test_params_errors(tmp_path):
 
 
 def test_validate_resources_rejects_unknown_model_and_dataset():
-    from bench.validate import check_resources
+    from bench.train.preflight import check_resources
 
     for old, new, field in [("vit_tiny_patch16_224", "vit_tiny_patch16_2240", "model"),
                             ("name: sklearn_digits", "name: sklearn_digitz", "dataset.name")]:
@@ -202,8 +202,8 @@ def test_derived_references_resolve_across_loaded_tables(tmp_path):
 
 def test_the_schema_section_of_experiments_readme_is_generated_from_the_dataclasses():
     from bench.cli.tables import schema_markdown
-    from bench.recipe import Recipe
-    from bench.schema import describe
+    from bench.tables.recipe import Recipe
+    from bench.tables.schema import describe
 
     text = (ROOT / "experiments/README.md").read_text()
     block = text.split("<!-- bench schema: begin -->\n")[1].split("<!-- bench schema: end -->")[0]
@@ -213,7 +213,7 @@ def test_the_schema_section_of_experiments_readme_is_generated_from_the_dataclas
 
 
 def test_a_dispersion_printed_as_a_bound_is_kept_as_printed():
-    from bench import stats
+    from bench.judge import stats
 
     t = parse_table("x.yaml", GOOD.replace("dispersion: 0.1, source", 'dispersion: "<0.1", source'))
     p = t.entries["e1"].published
@@ -228,7 +228,7 @@ def test_a_top5_table_collects_its_own_metric_also_from_another_tables_runs(tmp_
     a top1_err table's entries. Each table's runs.csv rows carry its own metric and complement; a run
     without top-5 (fewer than 6 classes) fails only the tables that need it."""
     from bench.io import write_json
-    from bench.results import collect
+    from bench.judge.collect import collect
 
     top1 = parse_table("a.yaml", GOOD.replace("metric: top1\n", "metric: top1_err\n"))
     raw = yaml.safe_load(GOOD)

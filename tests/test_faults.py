@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from bench.cli import main
 from bench.errors import BenchError, TableError
-from bench.experiments import parse_table
+from bench.tables.table import parse_table
 from bench.io import write_json, write_text
 from test_experiments import GOOD
-from bench.results import read_run
+from bench.judge.collect import read_run
 
 
 def _stage_dirs(tmp_path, plan):
@@ -28,8 +28,8 @@ def _stage_dirs(tmp_path, plan):
 
 def test_nan_run_is_recorded_as_failed_and_never_becomes_a_number(digits_dir, tmp_path, monkeypatch, capsys):
     import bench.train.loop as loop
-    from bench.results import collect
-    from bench.verdicts import judge
+    from bench.judge.collect import collect
+    from bench.judge.verdicts import judge
     from conftest import tiny_plan
 
     real = loop.sgd_step

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bench.errors import TableError
-from bench.experiments import load_tables, parse_table
+from bench.tables.table import load_tables, parse_table
 from conftest import PREPROCESS, PROTOCOL_FIELDS, ROOT, sources_block
 
 FIELDS = PROTOCOL_FIELDS + ("model_kwargs.img_size", "model_kwargs.patch_size", "model_kwargs.depth")
@@ -71,8 +71,8 @@ def test_an_entry_may_merge_everything_but_write_its_own_published_value():
 
 
 def test_an_entry_without_a_reference_is_exploratory_never_gating(tmp_path):
-    from bench.check import check
-    from bench.verdicts import judge
+    from bench.judge.gate import check
+    from bench.judge.verdicts import judge
 
     t = parse_table("t.yaml", table(entry("vit_a", "a", PUB) + entry("vit_b", "b")))
     assert t.entries["vit_b"].published is None
@@ -98,7 +98,7 @@ def test_a_claim_over_an_entry_without_a_reference_is_rejected(tmp_path):
 
 
 def test_a_misspelt_model_argument_fails_validation_on_the_meta_device():
-    from bench.validate import check_resources
+    from bench.train.preflight import check_resources
 
     text = table(entry("vit_a", "a", PUB).replace("depth: 1", "dept: 1")).replace(
         "model_kwargs.depth:", "model_kwargs.dept:")
@@ -111,7 +111,7 @@ def test_a_misspelt_model_argument_fails_validation_on_the_meta_device():
 
 
 def test_model_arguments_the_harness_sets_are_rejected():
-    from bench.validate import check_resources
+    from bench.train.preflight import check_resources
 
     text = table(entry("vit_a", "a", PUB).replace("depth: 1", "num_classes: 3"))
     text = text.replace("model_kwargs.depth:", "model_kwargs.num_classes:")
@@ -120,7 +120,7 @@ def test_model_arguments_the_harness_sets_are_rejected():
 
 
 def test_a_negative_seed_is_refused_before_anything_runs(tmp_path):
-    from bench.params import load_params
+    from bench.tables.params import load_params
 
     out = subprocess.run(["bench", "train", "--entry", "vit_p4_digits", "--seed", "-1"], cwd=tmp_path,
                          capture_output=True, text=True)
@@ -277,7 +277,7 @@ def test_a_stage_announces_itself_only_when_dvc_runs_it(tmp_path, monkeypatch, c
 
 
 def test_record_reference_writes_or_adds_an_entrys_published_line():
-    from bench.reference import _set_published
+    from bench.train.record import _set_published
 
     text = table(entry("vit_a", "a", PUB) + entry("vit_b", "b"))
     t = parse_table("t.yaml", text)

@@ -109,8 +109,8 @@ class _Model(torch.nn.Module):
 
 
 def _recipe(batch=1024, accum=16, m=None):
-    from bench.recipe import parse_recipe
-    from bench.schema import Checker
+    from bench.tables.recipe import parse_recipe
+    from bench.tables.schema import Checker
 
     raw = {"optimizer": {"name": "sgd", "lr": 0.1, "weight_decay": 0.0,
                          "sam": {"rho": 0.05, "m": m} if m else None},

@@ -16,8 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.data.pipeline import parse
-from bench.params import load_all, load_params
+from bench.pp.grammar import parse
+from bench.tables.params import load_all, load_params
 from conftest import ROOT
 
 
@@ -131,7 +131,7 @@ def test_linear_position_embeddings_match_vit_jax(tmp_path):
     """scipy.ndimage.zoom(order=1) of the checkpoint's grid (vit_jax checkpoint.py), the class token kept."""
     from scipy import ndimage
 
-    from bench.models import create_model
+    from bench.train.models import create_model
 
     kwargs = {"patch_size": 2, "embed_dim": 16, "depth": 1, "num_heads": 2}
     src = create_model("vit_tiny_patch16_224", 10, 3, {"img_size": 8, **kwargs})
@@ -165,7 +165,7 @@ def test_cutout_zeroes_a_square_centred_anywhere_and_clipped_at_the_border():
     import torch
     from PIL import Image
 
-    from bench.data.pipeline import parse
+    from bench.pp.grammar import parse
 
     op = parse("cutout(16)").ops[0]
     white = Image.fromarray(np.full((32, 32, 3), 255, np.uint8))
@@ -190,7 +190,7 @@ def test_cutout_per_batch_is_one_square_for_the_whole_batch_as_the_sam_code_draw
     import pytest
     import torch
 
-    from bench.data.pipeline import parse
+    from bench.pp.grammar import parse
     from bench.errors import BenchError
 
     op = parse("cutout(16, batch)").ops[0]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.errors import TableError
-from bench.experiments import load_tables, parse_table
-from bench.params import load_all, load_params
+from bench.tables.table import load_tables, parse_table
+from bench.tables.params import load_all, load_params
 from conftest import ROOT
 from test_experiments import GOOD
 
@@ -47,7 +47,7 @@ def test_sam_cifar_runs_the_official_order(shipped):
 
 
 def test_every_shipped_protocol_field_has_a_source_on_the_card(shipped):
-    from bench import protocol
+    from bench.tables import protocol
 
     for t in shipped.values():
         for row in protocol.card(t):
@@ -98,7 +98,7 @@ def test_a_value_keyed_source_follows_the_value():
 
 
 def test_validate_rejects_a_resolution_the_model_does_not_take():
-    from bench.validate import check_resources
+    from bench.train.preflight import check_resources
 
     t = parse_table("x.yaml", GOOD.replace("img_size: 8", "img_size: 16"))
     with pytest.raises(TableError) as info:
@@ -128,7 +128,7 @@ def _eval_only(pipeline: str, source: str = "choice: a test table") -> str:
 
 
 def test_an_evaluated_checkpoint_uses_its_pretrained_config_unless_overridden():
-    from bench.validate import check_resources, checkpoint_eval_pipeline
+    from bench.train.preflight import check_resources, checkpoint_eval_pipeline
 
     own = checkpoint_eval_pipeline("tf_efficientnet_b7", "ra_in1k")
     assert own == "resize_short(632, bicubic)|center_crop(600)|normalize(imagenet)"

@@ -21,12 +21,12 @@ import torch
 
 import bench.train.loop as loop
 from bench.cli import main
-from bench.experiments import load_table
+from bench.tables.table import load_table
 from bench.train.loop import RunConfig
 from bench.train.select import select_value
 from conftest import ROOT, as_plan, tiny_plan
 from dummy_sources import prepare_from_dummy
-from bench.results import read_run
+from bench.judge.collect import read_run
 
 
 @pytest.fixture()
@@ -209,8 +209,8 @@ def test_the_sgd_baselines_epoch_count_is_a_recorded_selection(digits_dir):
     """SAM Section 3.1: a non-SAM baseline runs for the standard and the doubled epoch count and the better
     counts. Here that is the select stage over `steps`, scored on held-out data and recorded like lr or rho."""
     from bench.errors import TableError
-    from bench.recipe import parse_recipe
-    from bench.schema import Checker
+    from bench.tables.recipe import parse_recipe
+    from bench.tables.schema import Checker
 
     plan = tiny_plan(steps=4, select={"param": "steps", "grid": [4, 8], "seed": 0})
     plan["dataset"].update(sweep_train_split="train[:90%]", sweep_val_split="train[90%:]")
@@ -262,8 +262,8 @@ def test_sam_table2_entry_trains_two_steps_on_imagenet_and_fills_its_top5_cell(t
     """A SAM Table 2 entry (ResNet-50 with SAM; 32 px and a batch of 2 for the CPU) trains two steps on
     ImageNet in its real archive format; its run fills the top-1 cell and, through the derived table, the
     top-5 cell of the same run."""
-    from bench.experiments import load_tables
-    from bench.results import collect
+    from bench.tables.table import load_tables
+    from bench.judge.collect import collect
 
     tables = load_tables([ROOT / "experiments/sam/table2.yaml", ROOT / "experiments/sam/table2_top5.yaml"])
     entry = tables["sam_table2"].entries["sam_t2_resnet50_100_sam"]

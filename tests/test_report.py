@@ -5,11 +5,11 @@ import textwrap
 import pandas as pd
 import pytest
 
-from bench.check import check
-from bench.experiments import parse_table
+from bench.judge.gate import check
+from bench.tables.table import parse_table
 from bench.report import render_html, render_markdown
-from bench.results import collect
-from bench.verdicts import judge
+from bench.judge.collect import collect
+from bench.judge.verdicts import judge
 from bench.io import write_json
 from conftest import PREPROCESS, sources_block
 
@@ -128,7 +128,7 @@ def test_unavailable_cell(tmp_path):
 
 def test_paper_tables_render_before_any_run(tmp_path, monkeypatch):
     """Every shipped paper table in the report with no run at all: reasons, printed values, the cost row."""
-    from bench.params import load_all, load_params
+    from bench.tables.params import load_all, load_params
     from conftest import ROOT
 
     monkeypatch.chdir(ROOT)
@@ -145,7 +145,7 @@ def test_paper_tables_render_before_any_run(tmp_path, monkeypatch):
 
 
 def test_claims_and_figures_render_escaped(judged):
-    from bench.verdicts import judge_claims
+    from bench.judge.verdicts import judge_claims
 
     table, runs, v = judged
     claims = judge_claims({"t1": table}, runs)
@@ -181,8 +181,8 @@ def test_a_cell_with_one_run_renders(judged, tmp_path):
 
 def test_compute_counts_every_device_of_a_run(tmp_path):
     """A run on 8 GPUs for an hour is 8 device-hours in the summary (and in results/summary.json)."""
-    from bench.verdicts import judge_claims
-    from bench.verdicts import summary
+    from bench.judge.verdicts import judge_claims
+    from bench.judge.verdicts import summary
 
     table = parse_table("t.yaml", TABLE)
     for entry in ("ea", "eb"):
@@ -229,7 +229,7 @@ def test_bench_power_prints_every_table(capsys, monkeypatch):
 def test_the_banner_and_direction_aware_badges(judged, tmp_path):
     """eb is DISCREPANT and worse: the gate fails and the banner lists and links it; a cell better than its
     reference is flagged with another badge and does not fail the gate."""
-    from bench.check import check
+    from bench.judge.gate import check
 
     table, _, v = judged
     html = render_html({"t1": table}, v)
@@ -321,7 +321,7 @@ def test_dvc_metrics_diff_names_the_cell_that_moved(judged, tmp_path):
     import json
     import subprocess
 
-    from bench.verdicts import judge_claims, summary
+    from bench.judge.verdicts import judge_claims, summary
 
     table, runs, v = judged
     run = lambda *a: subprocess.run(a, cwd=tmp_path, capture_output=True, text=True, check=True)  # noqa: E731

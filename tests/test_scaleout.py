@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from bench.results import read_run
+from bench.judge.collect import read_run
 
 from conftest import copy_repo, tiny_plan
 

@@ -17,7 +17,7 @@ import torch
 from conftest import copy_repo
 from test_scaleout import _env, _up_to_date, _vit_only
 
-from bench.results import read_run
+from bench.judge.collect import read_run
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

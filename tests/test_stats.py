@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from bench import power, stats
+from bench.judge import power, stats
 
 FLOOR = 0.001  # a spread floor below every spread in these tests
 

@@ -12,9 +12,9 @@ import pytest
 from scipy import stats as st
 
 from bench.errors import TableError
-from bench.params import every_suite
+from bench.tables.params import every_suite
 from bench.study import analyze
-from bench.study.spec import parse_study
+from bench.tables.study import parse_study
 
 STUDY = """\
 version: 1
@@ -263,7 +263,7 @@ def test_bad_study_files_name_the_field(tables, edit, field, message):
 
 
 def test_the_shipped_studies_parse_and_expand_to_stages(tables):
-    from bench.study.spec import load_study
+    from bench.tables.study import load_study
 
     study = load_study("embedded_study", tables)
     assert study.comparisons() == [("sam", "sgd"), ("adamw_sam", "sam"), ("mixup", "sgd"), ("cutout", "sgd")]
@@ -295,8 +295,8 @@ def test_a_dataset_may_start_from_its_own_entry_with_its_own_changes(tables):
 
 
 def test_the_cost_estimate_doubles_for_sam_and_adds_up(tables):
-    from bench.study.cost import study_cost
-    from bench.study.spec import load_study
+    from bench.scale.cost import study_cost
+    from bench.tables.study import load_study
 
     study = load_study("vit_sam_finetune", tables)
     text = study_cost(study, "H100", 0.4)

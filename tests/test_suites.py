@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.params import load_all, load_params, runnable
-from bench.published import HEADER, published_csv
+from bench.tables.params import load_all, load_params, runnable
+from bench.tables.published import HEADER, published_csv
 from conftest import ROOT, copy_repo
 
 # Independent transcription (ViT arXiv:2010.11929v2 Table 2; SAM arXiv:2010.01412v3 Tables 10 and 3):
@@ -126,7 +126,7 @@ def test_suite_expands_to_one_stage_per_entry_and_seed(suite, tables, tmp_path):
     assert use.returncode == 0, use.stderr
     params = load_params(repo / "params.yaml")
     assert params.suite == suite
-    from bench.experiments import load_tables
+    from bench.tables.table import load_tables
 
     chosen = load_tables([repo / t for t in params.tables])
     assert set(chosen) == tables

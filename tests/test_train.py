@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from bench.data.memory import add_label_noise, load_split
-from bench.data.ops import Normalize, PadCrop
-from bench.data.pipeline import Pipeline
+from bench.pp.ops import Normalize, PadCrop
+from bench.pp.grammar import Pipeline
 from bench.data.spec import data_spec
 from bench.errors import BenchError
-from bench.models import create_model
+from bench.train.models import create_model
 from bench.train.loop import RunConfig, TrainingDiverged, train
 from bench.train.optim import lr_factor
 from conftest import tiny_plan, as_plan
@@ -175,8 +175,8 @@ def test_mixup_at_probability_zero_is_the_unmixed_run_with_its_label_smoothing(d
                                           ({"mixup_alpha": 0.2, "batch": 33}, "batch_size must be even")])
 def test_a_mix_recipe_is_checked(mix, message):
     from bench.errors import TableError
-    from bench.recipe import parse_recipe
-    from bench.schema import Checker
+    from bench.tables.recipe import parse_recipe
+    from bench.tables.schema import Checker
 
     raw = {"optimizer": {"name": "sgd", "lr": 0.1}, "steps": 5, "batch_size": mix.pop("batch", 32),
            "resolution": 8, "mix": mix,

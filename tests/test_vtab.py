@@ -1,6 +1,6 @@
 """The VTAB-1k registry against google-research/task_adaptation (TA) and the installed TFDS.
 
-Expected values are computed here from TA's formulas, not read back from bench.data.vtab.
+Expected values are computed here from TA's formulas, not read back from bench.tables.vtab.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.data import vtab
+from bench.tables import vtab
 from bench.errors import BenchError
 
 TABLE9 = [  # ViT paper, Table 9, left to right

@@ -11,7 +11,7 @@ from bench.errors import BenchError
 def cmd_prepare(args) -> int:
     from bench.data.prepare import prepare
     from bench.io import write_json
-    from bench.params import selected_suite
+    from bench.tables.params import selected_suite
 
     params, tables = selected_suite(args.params)
     manifest = prepare(tables, args.data_dir, args.manual_dir, offline=args.offline)
@@ -27,9 +27,9 @@ def cmd_plan(args) -> int:
 
     from bench.io import read_json, write_json
     from bench import progress
-    from bench.experiments import all_entries
-    from bench.params import load_all, selected_suite
-    from bench.validate import check_resources
+    from bench.tables.table import all_entries
+    from bench.tables.params import load_all, selected_suite
+    from bench.train.preflight import check_resources
 
     params, tables = selected_suite(args.params)
     check_resources(tables)
@@ -73,8 +73,8 @@ def _prune(known: set[str], runs_dir: Path, select_dir: Path) -> None:
 
 def cmd_collect(args) -> int:
     from bench.io import write_text
-    from bench.params import every_suite
-    from bench.results import collect
+    from bench.tables.params import every_suite
+    from bench.judge.collect import collect
 
     params, tables = every_suite(args.params)
     suite_of = {tid: next(name for name, files in params.suites.items() if t.path in files)
@@ -98,8 +98,8 @@ def cmd_stats(args) -> int:
     import pandas as pd
 
     from bench.io import write_json, write_text
-    from bench.params import every_suite
-    from bench.verdicts import judge, judge_claims, operating, summary
+    from bench.tables.params import every_suite
+    from bench.judge.verdicts import judge, judge_claims, operating, summary
 
     params, tables = every_suite(args.params)
     alpha = float(params.section("stats").get("alpha", 0.05))
@@ -132,8 +132,8 @@ def cmd_power(args) -> int:
     """The gate's operating characteristics per table (from results/verdicts.csv when it exists)."""
     import pandas as pd
 
-    from bench.params import every_suite
-    from bench.verdicts import operating
+    from bench.tables.params import every_suite
+    from bench.judge.verdicts import operating
 
     params, tables = every_suite(args.params)
     alpha = float(params.section("stats").get("alpha", 0.05))
@@ -157,14 +157,14 @@ def cmd_report(args) -> int:
     import pandas as pd
 
     if args.compare:  # per-cell differences between two experiments, printed; the report is not rewritten
-        from bench.compare import compare, read_at, render
+        from bench.report.compare import compare, read_at, render
 
         old, new = read_at(args.compare, args.verdicts), read_at(args.against, args.verdicts)
         sys.stdout.write(render(compare(old, new), args.compare, args.against or "workspace"))
         return 0
 
     from bench.io import write_text
-    from bench.params import every_suite
+    from bench.tables.params import every_suite
     from bench.report import render_html, render_markdown
 
     params, tables = every_suite(args.params)
@@ -206,7 +206,7 @@ def _has_remote(root: Path = Path(".")) -> bool:
 
 
 def cmd_check(args) -> int:
-    from bench.check import check
+    from bench.judge.gate import check
 
     return check(args.verdicts, args.table, args.claims, args.claim)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bench.errors import BenchError
-from bench.schema import seed_arg
+from bench.tables.schema import seed_arg
 
 
 def cmd_tune_rho(args) -> int:
-    from bench.experiments import all_entries, load_tables
-    from bench.params import load_params
+    from bench.tables.table import all_entries, load_tables
+    from bench.tables.params import load_params
     from bench.train.tune import tune_rho
 
     entries = all_entries(load_tables(load_params(args.params).tables))
@@ -23,8 +23,8 @@ def cmd_tune_rho(args) -> int:
 
 
 def cmd_record_reference(args) -> int:
-    from bench.params import load_params, load_suite
-    from bench.reference import record
+    from bench.tables.params import load_params, load_suite
+    from bench.train.record import record
 
     tables = load_suite(load_params(args.params))
     chosen = {k: v for k, v in tables.items() if not args.table or k in args.table}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def _train_settings() -> tuple[str, int]:
     """train.micro_batch and train.threads from params.yaml (what the stages will run with)."""
-    from bench.params import load_params
+    from bench.tables.params import load_params
 
     train = load_params().section("train")
     return str(train.get("micro_batch", "auto")), int(train.get("threads", 1) or 1)

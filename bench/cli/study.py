@@ -21,8 +21,8 @@ RESULTS = Path("results/studies")
 
 
 def _studies(params_path: str, names: list[str] | None = None):
-    from bench.params import every_suite
-    from bench.study.spec import STUDY_DIR, load_study
+    from bench.tables.params import every_suite
+    from bench.tables.study import STUDY_DIR, load_study
 
     _, tables = every_suite(params_path)
     names = sorted(p.stem for p in STUDY_DIR.glob("*.yaml")) if names is None else names
@@ -40,7 +40,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_cost(args) -> int:
-    from bench.study.cost import study_cost
+    from bench.scale.cost import study_cost
 
     study = _studies(args.params, [args.name])[args.name]
     print(f"study {study.id}: estimated cost (FLOPs on the meta device at an assumed MFU; not measured)")
@@ -58,7 +58,7 @@ def cmd_use(args) -> int:
 
 def _write_cells(path: str, cells: list[str]) -> None:
     from bench.io import write_text
-    from bench.params import replace_list
+    from bench.tables.params import replace_list
 
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     write_text(path, "\n".join(replace_list(lines, "study_cells", cells)) + "\n")
@@ -66,7 +66,7 @@ def _write_cells(path: str, cells: list[str]) -> None:
 
 def _cell(args, cell: str, study=None) -> None:
     from bench.study.final import final_runs
-    from bench.study.spec import split_cell
+    from bench.tables.study import split_cell
     from bench.study.tune import tune
     from bench.train.loop import RunConfig
 
@@ -112,7 +112,7 @@ def cmd_analyze(args) -> int:
 
 def _used(params_path: str) -> list[str]:
     """The studies params.yaml's study_cells name."""
-    from bench.params import load_params
+    from bench.tables.params import load_params
 
     cells = load_params(params_path).raw.get("study_cells") or []
     return list(dict.fromkeys(str(c).split(".")[0] for c in cells))

@@ -11,15 +11,15 @@ from bench.errors import BenchError
 
 
 def cmd_validate(args) -> int:
-    from bench.experiments import load_tables
-    from bench.params import load_all, load_params, selected_suite
-    from bench.validate import check_resources
+    from bench.tables.table import load_tables
+    from bench.tables.params import load_all, load_params, selected_suite
+    from bench.train.preflight import check_resources
 
     if args.files:
         tables = load_tables(args.files)
     else:
         params = load_params(args.params)
-        from bench.study.spec import STUDY_DIR, load_study
+        from bench.tables.study import STUDY_DIR, load_study
 
         found = {str(p) for p in Path("experiments").rglob("*.yaml") if STUDY_DIR not in p.parents}
         missing = sorted(found - set(params.all_tables))
@@ -38,8 +38,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_suite(args) -> int:
-    from bench.experiments import load_tables
-    from bench.params import load_params, runnable, write_suite
+    from bench.tables.table import load_tables
+    from bench.tables.params import load_params, runnable, write_suite
 
     params = load_params(args.params)
     if args.action == "list":
@@ -59,9 +59,9 @@ def cmd_suite(args) -> int:
         raise BenchError(f"--seeds {args.seeds}: a verdict needs at least 2 seeds (at most 1000)")
     seeds = list(range(args.seeds)) if args.seeds is not None else params.seeds
     if args.action == "cost":
-        from bench.cost import suite_cost
+        from bench.scale.cost import suite_cost
 
-        print(f"suite {name}: estimated cost (bench/cost.py: FLOPs on the meta device; not measured)")
+        print(f"suite {name}: estimated cost (bench/scale/cost.py: FLOPs on the meta device; not measured)")
         sys.stdout.write(suite_cost(load_tables(params.suites[name]), len(seeds), args.card, args.mfu, args.gpus))
         return 0
     if args.action == "show":
@@ -92,7 +92,7 @@ def _number(flag: str, text: str, lo: float = -math.inf, bound: bool = False) ->
 
 
 def cmd_verdict(args) -> int:
-    from bench.stats import judge_one, quantisation
+    from bench.judge.stats import judge_one, quantisation
 
     published = _number("--published", args.published)
     values = [_number("--values", v) for v in args.values]
@@ -122,8 +122,8 @@ def cmd_verdict(args) -> int:
 
 
 def cmd_published(args) -> int:
-    from bench.params import load_all, load_params
-    from bench.published import published_csv
+    from bench.tables.params import load_all, load_params
+    from bench.tables.published import published_csv
 
     sys.stdout.write(published_csv(load_all(load_params(args.params))))
     return 0
@@ -143,9 +143,9 @@ def schema_markdown() -> str:
     """The reference `bench schema` prints, from the dataclasses and the op registry themselves."""
     import dataclasses
 
-    from bench.data.ops import OPS
-    from bench.recipe import Dataset, Recipe
-    from bench.schema import describe
+    from bench.pp.ops import OPS
+    from bench.tables.recipe import Dataset, Recipe
+    from bench.tables.schema import describe
 
     lines = []
     for title, cls in (("recipe", Recipe), ("dataset", Dataset)):
@@ -163,7 +163,7 @@ def schema_markdown() -> str:
 def cmd_show(args) -> int:
     import pandas as pd
 
-    from bench.show import show
+    from bench.report.show import show
 
     try:
         verdicts = pd.read_csv(args.verdicts, keep_default_na=False, na_values=[""],

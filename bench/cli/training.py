@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.schema import seed_arg
+from bench.tables.schema import seed_arg
 
 
 def micro_batch_arg(value: str) -> str | int | None:

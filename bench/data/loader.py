@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 
 from bench.data import memory
-from bench.data.pipeline import Pipeline, parse
+from bench.pp.grammar import Pipeline, parse
 from bench.data.spec import DataSpec, Feed
 from bench.data.stream import stream_eval, stream_train
 from bench.errors import BenchError
-from bench.recipe import Dataset, Recipe
+from bench.tables.recipe import Dataset, Recipe
 
 
 def pipelines(recipe: Recipe) -> tuple[Pipeline | None, Pipeline]:

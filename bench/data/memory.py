@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.data.pipeline import Pipeline
+from bench.pp.grammar import Pipeline
 from bench.data.spec import DataSpec, Feed, source
 from bench.errors import BenchError
 

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.experiments import Table
+from bench.tables.table import Table
 
 
 def datasets_of(tables: dict[str, Table]) -> list[str]:

@@ -3,7 +3,7 @@
 Both input paths (bench.data.memory, bench.data.stream) read splits through
 `source()` (`tfds.data_source`: array_record random access, no TensorFlow)
 and return a `Feed`. VTAB-1k tasks map each example to a class with the
-task's rule from bench.data.vtab.
+task's rule from bench.tables.vtab.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bench.errors import BenchError
-from bench.recipe import Dataset
+from bench.tables.recipe import Dataset
 
 SMALL_SIDE = 64  # images at most this large (fixed shape) can be held in memory
 
@@ -81,7 +81,7 @@ def data_spec(dataset: Dataset | str, data_dir: str | Path) -> DataSpec:
     name, task_name = (dataset, None) if isinstance(dataset, str) else (dataset.name, dataset.vtab)
     builder = _builder(name, data_dir)
     if task_name:
-        from bench.data.vtab import TASKS
+        from bench.tables.vtab import TASKS
 
         task = TASKS[task_name]
         shape = builder.info.features[task.image_key].shape

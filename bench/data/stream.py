@@ -2,7 +2,7 @@
 
 Each example is read by index from `tfds.data_source` (array_record random
 access), decoded to a PIL image and run through the pipeline's per-example
-forms (bench.data.ops) in DataLoader workers, with pinned memory and
+forms (bench.pp.ops) in DataLoader workers, with pinned memory and
 prefetching when training on CUDA.
 
 Host memory: the workers stop before `normalize` and ship 8-bit CHW pixels
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.data.pipeline import Pipeline
+from bench.pp.grammar import Pipeline
 from bench.data.spec import DataSpec, Feed, source
 from bench.errors import BenchError
 

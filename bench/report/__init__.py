@@ -21,11 +21,12 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bench import protocol, provenance
-from bench.check import flag
-from bench.experiments import Table
+from bench.tables import protocol
+from bench import provenance
+from bench.judge.gate import flag
+from bench.tables.table import Table
 from bench.report import numbers
-from bench.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, NO_REFERENCE, REPRODUCED, UNAVAILABLE
+from bench.judge.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, NO_REFERENCE, REPRODUCED, UNAVAILABLE
 
 CLAIM_BEST_FIRST = tuple(reversed(CLAIM_ORDER))  # for the summary
 
@@ -109,7 +110,7 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
     """The page. `selected`: ids of the selected suite's tables (open; the others collapse to one line
     unless they have runs); None: every table open. `studies`: improvement-study sections
     (bench.report.studies.sections)."""
-    from bench.check import failing
+    from bench.judge.gate import failing
     from bench.report import plots
 
     text = ["reason", "device", "git_commit", "seeds", "values", "derived_from", "note", "published_printed",

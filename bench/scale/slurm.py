@@ -217,7 +217,7 @@ class Driver:
         return rc or dvc("repro").returncode
 
     def _card(self, part: Partition, req: Request) -> tuple[float | None, str]:
-        from bench.cost import CARDS, card_of
+        from bench.scale.cost import CARDS, card_of
 
         if not req.gpus:
             return None, "the card"

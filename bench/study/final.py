@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.io import read_json, write_json
-from bench.study.spec import Study
+from bench.tables.study import Study
 
 
 def final_runs(study: Study, arm: str, dataset: str, best: dict[str, Any], out_dir: Path, data_dir: str | Path,

@@ -18,8 +18,8 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.io import read_json, write_json, write_text
 from bench.study import analyze
-from bench import yamlfile
-from bench.study.spec import Study, split_cell
+from bench.tables import yamlfile
+from bench.tables.study import Study, split_cell
 
 
 def _cell_frames(study: Study, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

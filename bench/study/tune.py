@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.io import write_json, write_text
-from bench.study.spec import Study
+from bench.tables.study import Study
 
 JOURNAL = "optuna.log"
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")

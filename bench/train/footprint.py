@@ -66,7 +66,7 @@ def measure(model: str, kwargs: dict, resolution: int, in_chans: int, num_classe
     import timm
     from torch.utils.flop_counter import FlopCounterMode
 
-    import bench.archs  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
+    import bench.train.cifar  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
 
     def run(m, batch: int) -> tuple[float, int]:
         saved = [0]

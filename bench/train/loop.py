@@ -31,8 +31,8 @@ from bench import provenance
 from bench.data.loader import eval_feed, in_memory, train_feed
 from bench.data.spec import DataSpec, Feed, data_spec
 from bench.errors import BenchError
-from bench.models import create_model
-from bench.recipe import Plan, Recipe
+from bench.train.models import create_model
+from bench.tables.recipe import Plan, Recipe
 from bench.train import distributed as ddp
 from bench.train import micro
 from bench.train import resume as resuming

@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedules named in table files.
 
 Adding an optimizer: one function in OPTIMIZERS and its name in the choices
-of bench.recipe.Optimizer.name (the schema's list of valid names).
+of bench.tables.recipe.Optimizer.name (the schema's list of valid names).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from bench.recipe import Optimizer, Recipe
+from bench.tables.recipe import Optimizer, Recipe
 
 
 def _sgd(params, cfg: Optimizer, weight_decay: float, **kw) -> torch.optim.Optimizer:

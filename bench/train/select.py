@@ -33,7 +33,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.io import read_json, write_json
-from bench.recipe import Plan
+from bench.tables.recipe import Plan
 from bench.train.distributed import world_from_env
 from bench.train.loop import RunConfig, TrainingDiverged, train
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.io import read_json, write_json
-from bench.recipe import Plan
-from bench.schema import ID_RE
+from bench.tables.recipe import Plan
+from bench.tables.schema import ID_RE
 from bench.train.checkpoint import weights_sha256, write_checkpoint
 
 
@@ -79,7 +79,7 @@ NUMBERS = ("train_loss", "wall_time_s", "images_per_s", "device_hours")
 
 def write_run(run_dir: Path, record: dict[str, Any]) -> None:
     """Split a run's record: its numbers into metrics.json, everything else into run.json."""
-    from bench.recipe import RESULT_KEYS
+    from bench.tables.recipe import RESULT_KEYS
 
     def is_number(key: str, value: Any) -> bool:
         wanted = key in NUMBERS or key in RESULT_KEYS or key.removesuffix("_raw") in RESULT_KEYS

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from bench.recipe import Plan
+from bench.tables.recipe import Plan
 from bench.train.loop import RunConfig, train
 
 

@@ -4,7 +4,7 @@
 
 A recipe declares its train and eval pipelines this way (recipe.preprocess);
 `bench validate` checks them, both input paths execute them, and the report's
-protocol card prints them. The ops themselves: bench.data.ops.
+protocol card prints them. The ops themselves: bench.pp.ops.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.data.ops import NORMS, OPS, Normalize, Op
+from bench.pp.ops import NORMS, OPS, Normalize, Op
 from bench.errors import choices
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ def create_model(name: str, num_classes: int | None, in_chans: int, model_kwargs
                  zero_head: bool = False, pos_embed_resample: str = "timm") -> torch.nn.Module:
     import timm
 
-    import bench.archs  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
+    import bench.train.cifar  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
 
     kwargs = dict(model_kwargs or {})
     kwargs["in_chans"] = in_chans

@@ -1,6 +1,6 @@
 """The statistics of verdicts: numbers in, numbers out (no tables, no pandas).
 
-    bench stats      (DVC stage `stats`, through bench.verdicts)
+    bench stats      (DVC stage `stats`, through bench.judge.verdicts)
 
 Cells (our runs against a published or recorded value; delta = ours - published):
   * the published dispersion is normalised to a sample std: the printed half-width
@@ -33,7 +33,7 @@ seeds every arm ran, with the paired differences d = treatment - control
   * effect consistent: TOST of (our mean d - the published effect) against the
     claim's margin, the published effect's uncertainty included (printed
     dispersions; a cell printed without one counts as one draw with our arm's std).
-A claim over several pairs takes its weakest pair's verdict (bench.verdicts).
+A claim over several pairs takes its weakest pair's verdict (bench.judge.verdicts).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def published_std(dispersion: float | None, kind: str, n: int, printed: str | No
 
 
 def published_spread(published, dispersion_kind: str, dispersion_n: int) -> tuple[float, int]:
-    """(sample std, n) of a bench.experiments.Published in a table of that dispersion kind and n."""
+    """(sample std, n) of a bench.tables.table.Published in a table of that dispersion kind and n."""
     return published_std(published.dispersion, dispersion_kind, dispersion_n,
                          published.printed_dispersion or None)
 

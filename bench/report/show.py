@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.check import flag
+from bench.judge.gate import flag
 from bench.report import cell_view, numbers
 
 

@@ -15,9 +15,9 @@ import inspect
 import json
 import math
 
-from bench import protocol
+from bench.tables import protocol
 from bench.errors import TableError, choices
-from bench.experiments import Entry, Table
+from bench.tables.table import Entry, Table
 
 
 def known_datasets() -> set[str]:
@@ -34,7 +34,7 @@ def check_resources(tables: dict[str, Table]) -> None:
     """Every model is an exact timm name and every dataset a known TFDS builder."""
     import timm
 
-    import bench.archs  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
+    import bench.train.cifar  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
 
     datasets = known_datasets()
     built: dict[str, str | None] = {}  # (model, kwargs) -> the error building it, or None
@@ -119,8 +119,8 @@ def checkpoint_eval_pipeline(model: str, tag: str) -> str:
     timm's `transforms_imagenet_eval` in its default centre-crop mode."""
     import timm
 
-    from bench.data.ops import NORMS
-    from bench.data.pipeline import parse
+    from bench.pp.ops import NORMS
+    from bench.pp.grammar import parse
 
     cfg = timm.models.get_pretrained_cfg(f"{model}.{tag}")
     size = cfg.input_size[-1]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench import provenance
 from bench.errors import BenchError
-from bench.experiments import Entry, Table
+from bench.tables.table import Entry, Table
 from bench.io import write_text
 
 

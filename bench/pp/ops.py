@@ -11,7 +11,7 @@ arguments, and up to two forms that compute the same thing:
   generator. Ops without it (crops of variable-size images, AutoAugment)
   make a dataset stream.
 
-A recipe declares a train and an eval pipeline of ops (bench.data.pipeline
+A recipe declares a train and an eval pipeline of ops (bench.pp.grammar
 parses and checks them); both input paths execute the same op list, and
 `str(op)` is what the report's protocol card prints.
 """

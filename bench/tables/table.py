@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from bench import protocol, yamlfile
+from bench.tables import protocol, yamlfile
 from bench.errors import TableError, choices
-from bench.recipe import RESULT_KEYS, Dataset, Plan, Recipe, parse_checkpoint, parse_dataset, parse_recipe
-from bench.schema import Checker
-from bench.tableparts import Claim, claims, costs, figures
+from bench.tables.recipe import RESULT_KEYS, Dataset, Plan, Recipe, parse_checkpoint, parse_dataset, parse_recipe
+from bench.tables.schema import Checker
+from bench.tables.claims import Claim, claims, costs, figures
 
 SCHEMA_VERSION = 1
 # name -> higher is better. A table has one; its runs.csv rows carry that metric and its complement.
@@ -102,7 +102,7 @@ class Table:
     costs: dict[str, Any] | None = None
     claims: list[Claim] = field(default_factory=list)
     figures: list[dict[str, Any]] = field(default_factory=list)  # effect charts: {title, control, treatments}
-    # The source of each protocol field's value (bench.protocol): path -> source, or path -> {value: source}.
+    # The source of each protocol field's value (bench.tables.protocol): path -> source, or path -> {value: source}.
     sources: dict[str, Any] = field(default_factory=dict)
 
     @property

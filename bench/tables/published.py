@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 
-from bench.experiments import Entry, Table
+from bench.tables.table import Entry, Table
 
 HEADER = ["paper", "table", "entry", "dataset", "metric", "value", "dispersion", "dispersion_kind", "n"]
 

@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from bench import yamlfile
+from bench.tables import yamlfile
 from bench.errors import TableError
-from bench.recipe import Plan, parse_dataset, parse_recipe
-from bench.schema import Checker, choices
+from bench.tables.recipe import Plan, parse_dataset, parse_recipe
+from bench.tables.schema import Checker, choices
 
 STUDY_DIR = Path("experiments/studies")
 

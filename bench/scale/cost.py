@@ -17,6 +17,10 @@ no memory) with the entry's model_kwargs at its recipe's resolution:
   * the critical path on K devices with `bench workers`: at least the total over
     K, and at least the longest entry (its selection, then its slowest seed).
 
+`bench study cost NAME` (study_cost): a study's tuning and final runs by the same
+arithmetic; tuning is bounded by every trial running to the end (the median
+pruner stops some early); the final runs are the study's seeds at each arm's recipe.
+
 Evaluation passes are not counted (a forward pass over the test split is a few
 percent of a fine-tuning run). Estimates, not measurements: benchmarks/
 gpu_check.sh measures the MFU a card really reaches.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bench.tables.study import split_cell
 from bench.train.footprint import USABLE_FRACTION, Footprint, plan_footprint, planned_micro_batch
 
 # Dense bf16 peak TFLOPS and memory (GiB) per card, from the vendors' data sheets (the sparse figures
@@ -54,7 +59,7 @@ class EntryCost:
     train_tflop: float  # one seed
     select_tflop: float  # the whole sweep
     footprint: Footprint
-    recipe: object  # bench.recipe.Recipe
+    recipe: object  # bench.tables.recipe.Recipe
     recipe_micro: int  # examples per forward pass on one device, as the recipe has it
     sam: bool
 
@@ -138,4 +143,26 @@ def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) ->
         lines.append(f"Estimated peak over {USABLE_FRACTION:.0%} of the card's {memory} GiB even so: "
                      + ", ".join(over) + " (BatchNorm in train mode keeps the recipe's micro-batch: a larger "
                      "accum_steps in the recipe, or a larger card).")
+    return "\n".join(lines) + "\n"
+
+
+def study_cost(study, card: str, mfu: float) -> str:
+    """A study file's cost (bench.tables.study.Study): per cell, tuning at most and final runs."""
+    rate = tflop_per_hour(card, mfu)
+    cache: dict = {}
+    lines = ["| cell | model @ px | steps x batch | GPU-h per run | tuning GPU-h (at most) | final GPU-h |",
+             "|---|---|---:|---:|---:|---:|"]
+    tuning = final = 0.0
+    for cell in study.cells():
+        _, arm, dataset = split_cell(cell)
+        plan = study.plan(arm, dataset)
+        r = plan.recipe
+        run_h = run_tflop(plan, cache)[1] / rate
+        tuning += run_h * study.trials
+        final += run_h * len(study.seeds)
+        lines.append(f"| {cell} | {plan.model} @ {r.resolution} | {r.steps:,} x {r.batch_size} | {run_h:.2f} "
+                     f"| {run_h * study.trials:.1f} | {run_h * len(study.seeds):.1f} |")
+    lines += ["", f"{len(study.cells())} cells ({len(study.arms)} arms x {len(study.datasets)} datasets) on {card} "
+                  f"at {mfu:.0%} MFU: tuning at most {tuning:,.1f} GPU-hours ({study.trials} trials a cell, "
+                  f"before pruning), final runs {final:,.1f} ({len(study.seeds)} seeds a cell)."]
     return "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@
     bench stats     results/runs.csv + table files -> results/verdicts.csv, claims.csv, summary.json
 
 verdicts.csv has one row per table cell (published against reproduced, the
-tests of bench.stats, Holm within the table, the verdict); claims.csv one row
+tests of bench.judge.stats, Holm within the table, the verdict); claims.csv one row
 per (claim, pair) with the claim's own verdict repeated on each row.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench import stats
+from bench.judge import stats
 from bench.errors import BenchError
-from bench.experiments import Entry, Published, Table
-from bench.tableparts import side_label
+from bench.tables.table import Entry, Published, Table
+from bench.tables.claims import side_label
 
 
 def _spread(table: Table, entry: Entry) -> tuple[float, int]:
@@ -147,7 +147,7 @@ _WITHIN = {stats.REPRODUCED: stats.CONSISTENT, stats.INCONCLUSIVE: stats.NOT_REP
 
 
 def _cell_rows(claim, base: dict, verdicts: pd.DataFrame) -> list[dict]:
-    """A cells claim: one row per cell, from the cell's own verdict (bench.verdicts.judge): its delta to the
+    """A cells claim: one row per cell, from the cell's own verdict (bench.judge.verdicts.judge): its delta to the
     reference is the row's effect, tested against zero within the table's margin."""
     rows = []
     by_entry = verdicts.set_index("entry") if len(verdicts) else None
@@ -247,9 +247,9 @@ def _values(runs: pd.DataFrame, entry: str, metric: str) -> dict[int, float]:
 
 
 def operating(tables: dict[str, Table], verdicts: pd.DataFrame, seeds: int, alpha: float = 0.05) -> pd.DataFrame:
-    """The gate's operating characteristics per table (bench.power), for a typical cell: the table's median
+    """The gate's operating characteristics per table (bench.judge.power), for a typical cell: the table's median
     published std, and our seeds' median std where cells ran (else the published std, else margin / 3)."""
-    from bench import power
+    from bench.judge import power
 
     rows = []
     for t in tables.values():

@@ -22,7 +22,7 @@ import difflib
 import re
 from typing import Any
 
-from bench.schema import to_json
+from bench.tables.schema import to_json
 
 KINDS = ("paper", "code", "choice", "unverified", "override")
 PART_RE = re.compile(r";\s*(?=(?:" + "|".join(KINDS) + r"):)")
@@ -52,7 +52,7 @@ def _value_key(c, path: str, value: Any) -> str:
     """A value-keyed source's key as the protocol prints values (pipelines in their canonical form)."""
     if not path.startswith("preprocess."):
         return show(value)
-    from bench.data.pipeline import parse
+    from bench.pp.grammar import parse
 
     try:
         return str(parse(str(value)))

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from bench.errors import TableError, choices
-from bench.experiments import Table, load_tables
-from bench.schema import SEED_MAX
+from bench.tables.table import Table, load_tables
+from bench.tables.schema import SEED_MAX
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The optional parts of a table file: `claims:`, `figures:` and `costs:` (schema: experiments/README.md).
 
-Each parser takes the table being built (bench.experiments.Table: its id, rows
+Each parser takes the table being built (bench.tables.table.Table: its id, rows
 and columns) and raises TableError through the Checker, naming file and field.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import choices
-from bench.schema import Checker
+from bench.tables.schema import Checker
 
 
 Side = tuple[str, ...]  # (entry,) or (minuend, subtrahend): the per-seed difference of two entries
@@ -23,7 +23,7 @@ def side_label(side: Side) -> str:
 
 @dataclass(frozen=True)
 class Claim:
-    """A paper's claim over (treatment, control) pairs, tested on paired seeds (bench.stats). Each side of a
+    """A paper's claim over (treatment, control) pairs, tested on paired seeds (bench.judge.stats). Each side of a
     pair is one entry, or an effect: the per-seed difference of two entries, so a pair of effects states a
     difference of differences ("SAM's gain on CIFAR-100 exceeds its gain on CIFAR-10")."""
 

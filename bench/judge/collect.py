@@ -9,7 +9,7 @@ everything in metrics.json reads the same.
 runs.csv has one row per (table, entry, dataset, seed, metric) with the run's
 provenance; runs that are missing or failed appear with their status, never as
 a number. Derived cells (ImageNet ReaL, the VTAB mean) are computed here from
-their sources' runs, seed by seed. bench.verdicts judges them.
+their sources' runs, seed by seed. bench.judge.verdicts judges them.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.experiments import Table
-from bench.published import dataset_name
+from bench.tables.table import Table
+from bench.tables.published import dataset_name
 
 PROVENANCE = ("git_commit", "device", "device_name", "wall_time_s", "device_hours", "images_per_s", "steps",
               "epochs", "test_examples")

@@ -1,7 +1,7 @@
 """What determines a run's result: the typed recipe, dataset and plan of one table entry.
 
 Each part is a frozen dataclass whose fields are the table file's keys
-(bench.schema: one declaration gives the type, default, range, description
+(bench.tables.schema: one declaration gives the type, default, range, description
 and check). `bench schema` prints them all; experiments/README.md explains
 the protocol choices behind them. A plan (`plan/<entry>.json`, written by
 `bench plan`) is `Plan.to_json()`: the keys are the field names, so a plan
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.schema import Checker, from_json, parse, spec, to_json
+from bench.tables.schema import Checker, from_json, parse, spec, to_json
 
 RESULT_KEYS = ("top1", "top1_err", "real_top1", "real_top1_err", "top5", "top5_err", "real_top5", "real_top5_err")
 
@@ -62,8 +62,8 @@ class Schedule:
 
 
 def _pipeline(c: Checker, text: str, path: str) -> str:
-    """An op pipeline (bench/data/ops.py), checked, in its canonical form (what plan files hold)."""
-    from bench.data.pipeline import parse
+    """An op pipeline (bench/pp/ops.py), checked, in its canonical form (what plan files hold)."""
+    from bench.pp.grammar import parse
 
     try:
         return str(parse(text))
@@ -73,7 +73,7 @@ def _pipeline(c: Checker, text: str, path: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Preprocess:
-    """The pre-processing pipelines, as `op(args)|op|...` (ops: bench/data/ops.py); both input paths run them."""
+    """The pre-processing pipelines, as `op(args)|op|...` (ops: bench/pp/ops.py); both input paths run them."""
 
     train: str | None = spec("training pipeline, augmentation included (not needed when steps: 0)", None,
                              check=_pipeline)
@@ -132,7 +132,7 @@ class Recipe:
                                   "loss (SAM's code)", "optimizer", choices=("optimizer", "loss"), noun="mode")
 
     def check(self, c: Checker, path: str) -> None:
-        from bench.data.pipeline import parse, problem
+        from bench.pp.grammar import parse, problem
 
         if self.steps and self.schedule.warmup_steps >= self.steps:
             raise c.fail(f"{path}.schedule.warmup_steps",
@@ -189,7 +189,7 @@ class ExtraEval:
 
 @dataclass(frozen=True, kw_only=True)
 class Dataset:
-    """TFDS name and splits; `vtab: <task>` fills them from the VTAB-1k task registry (bench/data/vtab.py)."""
+    """TFDS name and splits; `vtab: <task>` fills them from the VTAB-1k task registry (bench/tables/vtab.py)."""
 
     vtab: str | None = spec("a VTAB-1k task; sets name and the four splits", None)
     name: str = spec("TFDS builder name")
@@ -223,7 +223,7 @@ def parse_dataset(c: Checker, raw: Any, path: str, partial: bool = False) -> Dat
     defaults = None
     task = c.get(d, "vtab", path, str, None)
     if task is not None:
-        from bench.data.vtab import TASKS
+        from bench.tables.vtab import TASKS
         from bench.errors import choices
 
         if task not in TASKS:
