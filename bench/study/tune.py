@@ -37,11 +37,18 @@ def _storage(out_dir: Path):
     return optuna.storages.JournalStorage(JournalFileBackend(str(out_dir / JOURNAL)))
 
 
+# Every TPE setting that decides a draw, written out: Optuna 5.0 changed TPESampler's defaults for
+# single-objective studies (multivariate TPE and the constant liar), so a default left implicit changes the
+# trials after the start-up ones with the installed Optuna. These are Optuna 4's defaults, which made the
+# committed journals; the sampler and Optuna's version are part of a cell's definition.
+SAMPLER = {"n_ei_candidates": 24, "multivariate": False, "constant_liar": False}
+
+
 def _sampler(study: Study, made: int):
     import optuna
 
     return optuna.samplers.TPESampler(seed=study.tuning_seed + 1_000_003 * made,
-                                      n_startup_trials=study.startup_trials)
+                                      n_startup_trials=study.startup_trials, **SAMPLER)
 
 
 def _open(name: str, storage, sampler, pruner):
@@ -98,10 +105,11 @@ def definition(study: Study, arm: str, base) -> str:
     same trials."""
     import hashlib
     import json
+    from importlib.metadata import version
 
     record = {"plan": base.to_json(), "space": [dataclasses.asdict(p) for p in study.arms[arm].space],
               "seed": study.tuning_seed, "startup": study.startup_trials, "every": study.report_every,
-              "code": code_digest()}
+              "code": code_digest(), "sampler": {"TPESampler": SAMPLER, "optuna": version("optuna")}}
     record["plan"].pop("table_file", None)
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
