@@ -9,7 +9,7 @@ the probability that the gate fails a cell whose true difference is exactly
 the margin (worse), that it fails one at twice the margin, and that the cell is
 REPRODUCED when the truth equals the published value. "before": DISCREPANT
 when Welch's p < alpha and |delta| >= margin (the superseded rule); "after":
-bench.judge.stats as it is (the 95% CI entirely outside the margin, spread floors).
+bench.stats as it is (the 95% CI entirely outside the margin, spread floors).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from scipy import stats as st
 
 from bench.judge.gate import check
 from bench.judge.collect import RUN_COLUMNS
-from bench.judge.stats import CONSISTENT, CONTRADICTED, DIRECTION, NOT_REPRODUCED, UNAVAILABLE, paired_test
+from bench.stats import CONSISTENT, CONTRADICTED, DIRECTION, NOT_REPRODUCED, UNAVAILABLE, paired_test
 from bench.judge.verdicts import judge_claims
 from bench.tables.table import parse_table
 from conftest import PREPROCESS, sources_block
@@ -99,7 +99,7 @@ def test_identical_differences_are_not_certain():
 def test_contradicted_is_holm_adjusted_across_a_claims_pairs():
     from statsmodels.stats.multitest import multipletests
 
-    from bench.judge.stats import claim_verdicts
+    from bench.stats import claim_verdicts
 
     rng = np.random.default_rng(1)
     pairs = [paired_test(list(c + rng.normal(0, 1, 3)), list(c), "lower", -1.0, floor=FLOOR)
@@ -276,7 +276,10 @@ def test_a_cells_claim_follows_each_cells_own_verdict():
 @pytest.mark.parametrize("claim, field, message", [
     ("    direction: lower\n    pairs: [[[sam_d2, base_d2], sam_d1]]\n", "pairs[0]", "an effect"),
     ("    direction: lower\n    pairs: [[[sam_d2, base_d2, x], [sam_d1, base_d1]]]\n", "pairs[0][0]", "[entry, entry]"),
-    ("    direction: lower\n    cells: [sam_d1]\n", "claims[2]", "not both"),
+    ("    direction: lower\n    cells: [sam_d1]\n", "claims[2].direction", "unknown field"),
+    ("    direction: lower\n    cells: [sam_d1]\n    pairs: [[sam_d1, base_d1]]\n", "claims[2]", "exactly one of"),
+    ("    text2: x\n", "claims[2]", "exactly one of `cells` or `pairs`"),
+    ("    cells: [sam_d1, sam_d1]\n", "claims[2].cells", "listed twice"),
     ("    cells: [nope]\n", "claims[2].cells[0]", "unknown entry 'nope'"),
 ])
 def test_bad_claim_sides_name_the_field(tmp_path, claim, field, message):

@@ -53,10 +53,10 @@ def test_shipped_tables_validate(monkeypatch):
     for t in tables.values():
         for e in t.entries.values():
             assert e.published.source
-            if t.source["kind"] == "paper":  # paper, table, row and column named
-                assert e.published.source.startswith(f"{t.paper} Table {t.source['table']}, row "), e.id
-            if t.source["kind"] == "results":  # the results file, at the commit read, and its line
-                assert re.match(rf"{t.paper} results/\S+\.csv@{t.source['commit'][:7]}:\d+ ", e.published.source)
+            if t.source.KIND == "paper":  # paper, table, row and column named
+                assert e.published.source.startswith(f"{t.paper} Table {t.source.table}, row "), e.id
+            if t.source.KIND == "results":  # the results file, at the commit read, and its line
+                assert re.match(rf"{t.paper} results/\S+\.csv@{t.source.commit[:7]}:\d+ ", e.published.source)
 
 
 def test_good_table_parses_with_defaults():
@@ -213,12 +213,12 @@ def test_the_schema_section_of_experiments_readme_is_generated_from_the_dataclas
 
 
 def test_a_dispersion_printed_as_a_bound_is_kept_as_printed():
-    from bench.judge import stats
+    from bench.tables.parts import Dispersion
 
     t = parse_table("x.yaml", GOOD.replace("dispersion: 0.1, source", 'dispersion: "<0.1", source'))
     p = t.entries["e1"].published
     assert (p.dispersion, p.printed_dispersion) == (0.1, "<0.1")
-    assert stats.published_spread(p, "std", 3) == (0.1, 3)  # its upper bound
+    assert p.spread(Dispersion(kind="std", n=3)) == (0.1, 3)  # its upper bound
     with pytest.raises(TableError, match="a bound"):
         parse_table("x.yaml", GOOD.replace("dispersion: 0.1, source", 'dispersion: "<x", source'))
 
@@ -249,3 +249,50 @@ def test_a_top5_table_collects_its_own_metric_also_from_another_tables_runs(tmp_
     assert five.loc[(0, "top5_err"), "value"] == pytest.approx(9.5) and five.loc[(0, "top5"), "value"] == 90.5
     assert five.loc[(1, "top5_err"), "status"] == "failed"
     assert "no 'top5'" in five.loc[(1, "top5_err"), "reason"]
+
+
+def _key_paths(node, path: str, out: set, open_maps: dict) -> None:
+    """The dotted key paths of a loaded YAML file, as `bench schema` names them: a mapping of ids as
+    `<id>` (`<name>`, `<path>`), a list's items as `[]`; free-form mappings (kwargs, changes) stop."""
+    if isinstance(node, dict):
+        name = path.rsplit(".", 1)[-1]
+        if name in ("model_kwargs", "changes", "sources", "values") or path.endswith(".dataset") and \
+                path.startswith("datasets"):
+            return
+        for key, value in node.items():
+            inner = open_maps.get(name)
+            child = f"{path}.{inner or key}".lstrip(".")
+            if not inner:
+                out.add(child)
+            _key_paths(value, child, out, open_maps)
+    elif isinstance(node, list):
+        for item in node:
+            _key_paths(item, f"{path}[]", out, open_maps)
+
+
+def test_bench_schema_names_every_key_the_shipped_files_use():
+    """The generated reference is complete: every key written in a table or study file has its row."""
+    import re
+
+    import yaml
+
+    from bench.cli.tables import schema_markdown
+
+    documented = {re.sub(r" \(.*\)$", "", line[3:line.index("` |")])
+                  for line in schema_markdown().splitlines() if line.startswith("| `") and "` |" in line}
+    documented |= {f"recipe.{d}" for d in documented} | {f"dataset.{d}" for d in documented}
+    missing = set()
+    for path in sorted((ROOT / "experiments").rglob("*.yaml")):
+        study = path.parent.name == "studies"
+        maps = ({"datasets": "<name>", "arms": "<name>", "space": "<path>"} if study else
+                {"entries": "<id>"})
+        keys: set = set()
+        _key_paths(yaml.safe_load(path.read_text()), "", keys, maps)
+        if study:  # a dataset written in the short form: dataset fields of the baseline entry
+            keys = {re.sub(r"^datasets\.<name>\.(?!entry$|dataset|changes)", "dataset.", k) for k in keys}
+        else:
+            keys = {re.sub(r"^entries\.<id>\.(recipe|dataset)\.", r"\1.", k) for k in keys}
+            keys = {k.replace("source.kind", "source.kind: paper") if k == "source.kind" else k for k in keys}
+        missing |= {f"{path.name}: {k}" for k in keys
+                    if k not in documented and not k.startswith(("source.kind", "entries.<id>.recipe.preprocess."))}
+    assert not missing, sorted(missing)[:20]

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from bench.judge import power, stats
+from bench import stats
+from bench.tables.parts import published_std
+from bench.judge import power
 
 FLOOR = 0.001  # a spread floor below every spread in these tests
 
@@ -63,18 +65,18 @@ def test_zero_spread_is_never_certain():
     assert r.p_welch > 1e-3
     same = stats.test_cell([90.0, 90.0], 90.0, 0.0, 1, margin=0.5, floor=floor)
     assert 0 < same.p_tost < 1 and same.p_welch == pytest.approx(1.0)
-    assert stats.quantisation(None, "93.7") == pytest.approx(0.1 / math.sqrt(12))
+    assert stats.quantisation(None, 0.1) == pytest.approx(0.1 / math.sqrt(12))
 
 
 def test_published_dispersion_floor_comes_from_its_own_digits_before_conversion():
-    s, n = stats.published_std(0.0, "ci95", 5, "0.00")
+    s, n = published_std(0.0, "ci95", 5, "0.00")
     assert n == 5 and s == pytest.approx(0.01 / math.sqrt(12) * math.sqrt(5) / st.t.ppf(0.975, 4))
-    assert stats.published_std(0.0, "std", 3, "0.0")[0] == pytest.approx(0.1 / math.sqrt(12))
-    assert stats.published_std(0.2, "ci95", 5, "0.2")[0] == pytest.approx(0.2 * math.sqrt(5) / st.t.ppf(0.975, 4))
-    assert stats.published_std(0.1, "std", 3, "<0.1") == (0.1, 3)  # a printed bound: its upper bound
-    assert stats.published_std(None, "std", 3) == (0.0, 1) and stats.published_std(0.4, "none", 3) == (0.0, 1)
+    assert published_std(0.0, "std", 3, "0.0")[0] == pytest.approx(0.1 / math.sqrt(12))
+    assert published_std(0.2, "ci95", 5, "0.2")[0] == pytest.approx(0.2 * math.sqrt(5) / st.t.ppf(0.975, 4))
+    assert published_std(0.1, "std", 3, "<0.1") == (0.1, 3)  # a printed bound: its upper bound
+    assert published_std(None, "std", 3) == (0.0, 1) and published_std(0.4, "none", 3) == (0.0, 1)
     with pytest.raises(ValueError, match="n >= 2"):
-        stats.published_std(0.2, "ci95", 1)
+        published_std(0.2, "ci95", 1)
 
 
 def test_mde_is_an_exact_power_calculation():
@@ -130,7 +132,7 @@ def test_bench_verdict_contract(capsys):
     assert code == 0
     r = json.loads(out)
     assert {"verdict", "delta", "ci95", "p_welch", "p_tost", "mde", "worse"} <= set(r)
-    expected = stats.test_cell([80.6, 80.9, 80.7], 81.0, 0.3, 3, 0.5, floor=stats.quantisation(None, "81.0"))
+    expected = stats.test_cell([80.6, 80.9, 80.7], 81.0, 0.3, 3, 0.5, floor=stats.quantisation(None, 0.1))
     assert r["delta"] == pytest.approx(expected.delta) and r["mde"] == pytest.approx(expected.mde)
     assert r["verdict"] == "INCONCLUSIVE" and r["worse"] is True
 

@@ -34,6 +34,9 @@ def imports(path: Path, top_level_only: bool = False) -> set[str]:
             out.add(node.module)
             out.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in MODULES)
     own = module_name(path) if path.is_relative_to(BENCH) else None
+    if "pkgutil.iter_modules" in path.read_text():  # a registry that imports every module of its package
+        package = path.parent
+        out.update(module_name(p) for p in package.glob("*.py") if p != path)
     return {m for m in out if m in MODULES and m != own}
 
 
@@ -80,8 +83,8 @@ def test_import_graph_has_no_cycles():
 
 def test_the_cycle_check_sees_function_level_imports(tmp_path):
     f = tmp_path / "x.py"
-    f.write_text("def g():\n    from bench.judge.stats import holm\n    import bench.io\n")
-    assert imports(f) == {"bench.judge.stats", "bench.io"}
+    f.write_text("def g():\n    from bench.stats import holm\n    import bench.io\n")
+    assert imports(f) == {"bench.stats", "bench.io"}
 
 
 def test_no_file_under_bench_exceeds_400_lines():

@@ -92,7 +92,8 @@ def _number(flag: str, text: str, lo: float = -math.inf, bound: bool = False) ->
 
 
 def cmd_verdict(args) -> int:
-    from bench.judge.stats import judge_one, quantisation
+    from bench.stats import judge_one, quantisation
+    from bench.tables.parts import printed_unit, published_std
 
     published = _number("--published", args.published)
     values = [_number("--values", v) for v in args.values]
@@ -113,10 +114,10 @@ def cmd_verdict(args) -> int:
         raise BenchError(f"--values {' '.join(args.values)} and --published {args.published} look like different "
                          "scales (fractions against percentages); give both in percent")
     test_size = _number("--test-size", args.test_size, 1.0) if args.test_size else None
-    floor = quantisation(test_size, args.published)
-    result = judge_one(values, published, dispersion, args.kind, args.n or 1, margin,
-                       args.dispersion if dispersion is not None else None, floor=floor,
-                       higher_is_better=args.higher_is_better)
+    floor = quantisation(test_size, printed_unit(args.published))
+    pstd, pn = published_std(dispersion, args.kind if dispersion is not None else "none", args.n or 1,
+                             args.dispersion if dispersion is not None else None)
+    result = judge_one(values, published, pstd, pn, margin, floor=floor, higher_is_better=args.higher_is_better)
     print(json.dumps(result, allow_nan=False))
     return 0
 
@@ -130,7 +131,7 @@ def cmd_published(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    """Every table-file field of an entry's recipe and dataset, and every pre-processing op."""
+    """Every key a table file or a study file may hold, and every pre-processing op."""
     sys.stdout.write(schema_markdown())
     return 0
 
@@ -140,19 +141,27 @@ def _row(cells: list[str]) -> str:
 
 
 def schema_markdown() -> str:
-    """The reference `bench schema` prints, from the dataclasses and the op registry themselves."""
+    """The reference `bench schema` prints, from the declarations themselves (bench.tables) and the op
+    registry (bench.pp): one table per part."""
     import dataclasses
 
     from bench.pp.ops import OPS
     from bench.tables.recipe import Dataset, Recipe
     from bench.tables.schema import describe
+    from bench.tables.study import StudyFile
+    from bench.tables.table import Table
 
+    parts = (("Table file (`experiments/<paper>/<table>.yaml`)", Table, "field"),
+             ("`recipe.` (an entry's recipe)", Recipe, "`recipe.` field"),
+             ("`dataset.` (an entry's dataset)", Dataset, "`dataset.` field"),
+             ("Study file (`experiments/studies/<study>.yaml`)", StudyFile, "field"))
     lines = []
-    for title, cls in (("recipe", Recipe), ("dataset", Dataset)):
-        lines += [f"| `{title}.` field | type | default | meaning |", "|---|---|---|---|"]
+    for title, cls, head in parts:
+        lines += [f"### {title}", "", f"| {head} | type | default | meaning |", "|---|---|---|---|"]
         lines += [_row([f"`{name}`", kind, default, doc]) for name, kind, default, doc in describe(cls)]
         lines.append("")
-    lines += ["| op (`preprocess.train` / `.eval`) | arguments (defaults) | runs on | meaning |", "|---|---|---|---|"]
+    lines += ["### Pre-processing ops (`recipe.preprocess.train`, `.eval`)", "",
+              "| op | arguments (defaults) | runs on | meaning |", "|---|---|---|---|"]
     for name, op in OPS.items():
         args = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(op)) or "none"
         forms = ("batch or example" if op.batched else "each example") + (", random" if op.random else "")
@@ -180,6 +189,8 @@ def cmd_show(args) -> int:
 
 
 def register(sub) -> None:
+    from bench.tables.parts import DISPERSIONS
+
     s = sub.add_parser("validate", help="check table files and params.yaml")
     s.add_argument("files", nargs="*", help="table files (default: every experiments/**/*.yaml)")
     s.set_defaults(func=cmd_validate)
@@ -199,7 +210,7 @@ def register(sub) -> None:
                    "spread floor when --test-size is not given)")
     s.add_argument("--dispersion", help="the published dispersion as printed (\"0.06\", or a bound \"<0.1\"); "
                    "omit when none was printed")
-    s.add_argument("--kind", choices=("std", "ci95", "none"), required=True)
+    s.add_argument("--kind", choices=(*DISPERSIONS, "none"), required=True)
     s.add_argument("--n", type=int, help="the number of runs the published dispersion is over (>= 2; "
                    "required with --kind std or ci95)")
     s.add_argument("--values", nargs="+", required=True, help="the reproduced runs (percent)")

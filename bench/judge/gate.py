@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.judge.stats import CONTRADICTED, DISCREPANT
+from bench.stats import CONTRADICTED, DISCREPANT
 
 
 def _read(path: str, what: str) -> pd.DataFrame:

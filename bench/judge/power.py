@@ -4,7 +4,7 @@
 
 For a table's typical cell (its dispersion kind and runs, its median published
 std, our seeds' spread) and the seeds used, simulated with the exact decision
-rules of bench.judge.stats (fixed RNG seed, `draws` experiments per point; no Holm
+rules of bench.stats (fixed RNG seed, `draws` experiments per point; no Holm
 step, so these are the rates of one cell on its own, an upper bound on a
 table's false failures):
 
@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from bench.judge import stats
+from bench import stats
 
 DRAWS = 4000
 MAX_SEEDS = 64

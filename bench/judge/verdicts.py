@@ -3,7 +3,7 @@
     bench stats     results/runs.csv + table files -> results/verdicts.csv, claims.csv, summary.json
 
 verdicts.csv has one row per table cell (published against reproduced, the
-tests of bench.judge.stats, Holm within the table, the verdict); claims.csv one row
+tests of bench.stats, Holm within the table, the verdict); claims.csv one row
 per (claim, pair) with the claim's own verdict repeated on each row.
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.judge import stats
+from bench import stats
 from bench.errors import BenchError
-from bench.tables.table import Entry, Published, Table
-from bench.tables.claims import side_label
+from bench.tables.parts import Published
+from bench.tables.table import Entry, Table
 
 
 def _spread(table: Table, entry: Entry) -> tuple[float, int]:
-    return stats.published_spread(entry.published, table.dispersion_kind, table.dispersion_n)
+    return entry.published.spread(table.dispersion)
 
 
 # The published fields of a cell without a reference (an exploratory entry).
@@ -91,7 +91,7 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             elif len(values) < 2:
                 row.update(verdict=stats.UNAVAILABLE, reason=entry.unavailable or _why(bad))
             else:
-                floor = stats.quantisation(_test_size(ok), pub.printed)
+                floor = stats.quantisation(_test_size(ok), pub.unit)
                 test = stats.test_cell(values, pub.value, pstd, pn, table.margin, alpha, floor)
                 row.update(stats.as_row(test), spread_floor=floor)
                 if len(bad):
@@ -141,109 +141,61 @@ def summary(verdicts: pd.DataFrame, claims: pd.DataFrame) -> dict:
             "device_hours": round(float(own.device_hours.fillna(0).sum()), 4)}
 
 
-# A cells claim's row verdict from its cell's: within the margin, undecided, beyond it, not run.
-_WITHIN = {stats.REPRODUCED: stats.CONSISTENT, stats.INCONCLUSIVE: stats.NOT_REPRODUCED,
-           stats.DISCREPANT: stats.CONTRADICTED}
+class Context:
+    """What a claim kind's judge reads (bench.tables.claims): its table, every loaded entry, the runs'
+    values in the table's metric, the published spreads, and the cell verdicts (computed once, on demand)."""
+
+    def __init__(self, tables: dict[str, Table], runs: pd.DataFrame, alpha: float,
+                 verdicts: pd.DataFrame | None):
+        self.tables, self.runs, self.alpha, self._verdicts = tables, runs, alpha, verdicts
+        self.entries = {e.id: (t, e) for t in tables.values() for e in t.entries.values()}
+        self.table: Table | None = None
+
+    def values(self, entry: str) -> dict[int, float]:
+        """{seed: value} of the entry's successful runs, in the claim's table's metric."""
+        runs = self.runs
+        sel = runs[(runs.entry == entry) & (runs.metric == self.table.metric) & (runs.status == "ok")]
+        return {int(s): float(v) for s, v in zip(sel.seed, sel.value)}
+
+    def test_size(self, entry: str) -> float | None:
+        return _test_size(self.runs[self.runs.entry == entry])
+
+    def spread(self, entry: str) -> tuple[float, int]:
+        """The published (std, n) of the entry's value, in its own table's dispersion kind."""
+        return _spread(*self.entries[entry])
+
+    def why_not(self, entry: str, ran: dict[int, float]) -> str:
+        """The recorded reason an arm has fewer than two runs ("not run yet (suite ...)", a failure)."""
+        if len(ran) >= 2:
+            return ""
+        bad = self.runs[(self.runs.entry == entry) & (self.runs.status != "ok")]
+        reasons = [str(r) for r in bad.reason.dropna() if str(r)]
+        return f"{entry}: {reasons[0]}" if reasons else ""
+
+    def verdicts(self) -> pd.DataFrame:
+        if self._verdicts is None:
+            self._verdicts = judge(self.tables, self.runs, self.alpha)
+        return self._verdicts
 
 
-def _cell_rows(claim, base: dict, verdicts: pd.DataFrame) -> list[dict]:
-    """A cells claim: one row per cell, from the cell's own verdict (bench.judge.verdicts.judge): its delta to the
-    reference is the row's effect, tested against zero within the table's margin."""
-    rows = []
-    by_entry = verdicts.set_index("entry") if len(verdicts) else None
-    for eid in claim.cells:
-        row = {**base, "treatment": eid, "control": "reference", "published_effect": 0.0}
-        if by_entry is None or eid not in by_entry.index:
-            rows.append({**row, "verdict": stats.UNAVAILABLE, "n_seeds": 0, "reason": f"no verdict for {eid}"})
-            continue
-        v = by_entry.loc[eid]
-        rows.append({**row, "n_seeds": int(v.n_runs), "seeds": v.seeds, "effect": v.delta,
-                     "ci95_low": v.ci95_low, "ci95_high": v.ci95_high, "p_gap_tost": v.p_tost,
-                     "cell_verdict": v.verdict, "verdict": _WITHIN.get(v.verdict, stats.UNAVAILABLE),
-                     "reason": v.reason if isinstance(v.reason, str) else "", "treatment_row": v.row,
-                     "treatment_column": v.column, "margin": v.margin})
-    return rows
+CLAIM_COLUMNS = ["claim", "kind", "table", "text", "source", "direction", "min_effect", "gate", "margin", "metric",
+                 "treatment", "control", "treatment_row", "treatment_column", "control_column", "n_seeds", "seeds",
+                 "effect", "published_effect", "ci95_low", "ci95_high", "gap_ci95_low", "gap_ci95_high",
+                 "p_direction", "p_opposite", "p_opposite_holm", "p_gap_tost", "cell_verdict", "verdict", "reason",
+                 "claim_verdict"]
 
 
 def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05,
                  verdicts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per (claim, pair) or (claim, cell), with the claim's own verdict repeated on each row.
-    `verdicts`: the cell verdicts (`judge`), which cells claims read; computed here when not given."""
-    entries = {e.id: (t, e) for t in tables.values() for e in t.entries.values()}
+    """One row per (claim, pair) or (claim, cell), with the claim's own verdict repeated on each row: each
+    claim judged by its kind (bench.tables.claims). `verdicts`: the cell verdicts, computed when needed."""
+    ctx = Context(tables, runs, alpha, verdicts)
     rows = []
     for t in tables.values():
+        ctx.table = t
         for claim in t.claims:
-            if claim.cells:
-                if verdicts is None:
-                    verdicts = judge(tables, runs, alpha)
-                base = {"claim": claim.id, "table": t.id, "text": claim.text, "source": claim.source,
-                        "direction": claim.direction, "min_effect": 0.0, "gate": claim.gate, "metric": t.metric}
-                cell_rows = _cell_rows(claim, base, verdicts)
-                verdict = min((r["verdict"] for r in cell_rows), key=stats.CLAIM_ORDER.index)
-                rows += [{**r, "claim_verdict": verdict} for r in cell_rows]
-                continue
-            pair_rows = []
-            for treat, ctrl in claim.pairs:
-                base = {"claim": claim.id, "table": t.id, "text": claim.text, "source": claim.source,
-                        "direction": claim.direction, "min_effect": claim.min_effect, "gate": claim.gate,
-                        "margin": claim.margin or t.margin, "metric": t.metric,
-                        "treatment": side_label(treat), "control": side_label(ctrl)}
-                involved = [*treat, *ctrl]
-                missing = [e for e in involved if e not in entries]
-                if missing:
-                    pair_rows.append({**base, "verdict": stats.UNAVAILABLE, "n_seeds": 0,
-                                      "reason": f"entry {missing[0]} is not in the loaded tables"})
-                    continue
-                arms = {e: _values(runs, e, t.metric) for e in involved}
-                seeds = sorted(set.intersection(*(set(v) for v in arms.values())))
-                sizes = [x for x in (_test_size(runs[runs.entry == e]) for e in involved) if x]
-                te, ce = entries[treat[0]][1], entries[ctrl[0]][1]
-                floor = stats.quantisation(min(sizes) if sizes else None, te.published.printed)
-                values = {e: [arms[e][s] for s in seeds] for e in involved}
-                published = {e: entries[e][1].published.value for e in involved}
-                result = stats.paired_test(_side(values, treat), _side(values, ctrl), claim.direction,
-                                           _side(published, treat) - _side(published, ctrl), claim.min_effect,
-                                           alpha, tuple(_spread(*entries[e]) for e in involved),
-                                           claim.margin or t.margin, floor,
-                                           arms=[values[e] for e in involved])
-                reason = ""
-                if result["verdict"] == stats.UNAVAILABLE:
-                    reason = (next((entries[e][1].unavailable for e in involved if entries[e][1].unavailable), "")
-                              or next((w for e in involved if (w := _why_not(runs, e, arms[e]))), "")
-                              or "fewer than two seeds ran in every arm ("
-                              + ", ".join(f"{e} {sorted(arms[e])}" for e in involved) + ")")
-                pair_rows.append({**base, **result, "seeds": ";".join(str(s) for s in seeds), "reason": reason,
-                                  "treatment_row": te.row, "control_column": ce.column,
-                                  "treatment_column": te.column})
-            stats.claim_verdicts(pair_rows, alpha)  # opposite-direction tests Holm-adjusted across the pairs
-            verdict = min((r["verdict"] for r in pair_rows), key=stats.CLAIM_ORDER.index)
-            rows += [{**r, "claim_verdict": verdict} for r in pair_rows]
-    columns = ["claim", "table", "text", "source", "direction", "min_effect", "gate", "margin", "metric", "treatment",
-               "control", "treatment_row", "treatment_column", "control_column", "n_seeds", "seeds", "effect",
-               "published_effect", "ci95_low", "ci95_high", "gap_ci95_low", "gap_ci95_high", "p_direction",
-               "p_opposite", "p_opposite_holm", "p_gap_tost", "cell_verdict", "verdict", "reason", "claim_verdict"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _side(values: dict, side: tuple[str, ...]):
-    """A claim side's value(s): the entry's, or an effect's (first entry minus second), per seed."""
-    if len(side) == 1:
-        return values[side[0]]
-    return np.asarray(values[side[0]], float) - np.asarray(values[side[1]], float)
-
-
-def _why_not(runs: pd.DataFrame, entry: str, ran: dict[int, float]) -> str:
-    """The recorded reason an arm has fewer than two runs ("not run yet (suite ...)", a failure)."""
-    if len(ran) >= 2:
-        return ""
-    bad = runs[(runs.entry == entry) & (runs.status != "ok")]
-    reasons = [str(r) for r in bad.reason.dropna() if str(r)]
-    return f"{entry}: {reasons[0]}" if reasons else ""
-
-
-def _values(runs: pd.DataFrame, entry: str, metric: str) -> dict[int, float]:
-    sel = runs[(runs.entry == entry) & (runs.metric == metric) & (runs.status == "ok")]
-    return {int(s): float(v) for s, v in zip(sel.seed, sel.value)}
+            rows += claim.judge(ctx)
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
 def operating(tables: dict[str, Table], verdicts: pd.DataFrame, seeds: int, alpha: float = 0.05) -> pd.DataFrame:
@@ -265,7 +217,7 @@ def operating(tables: dict[str, Table], verdicts: pd.DataFrame, seeds: int, alph
             sigma, where = pub_std, "the published std (no runs yet)"
         else:
             sigma, where = t.margin / 3.0, "assumed margin / 3 (no runs yet, no published dispersion)"
-        floor = stats.quantisation(None, referenced[0].published.printed if referenced else "0.00")
+        floor = stats.quantisation(None, referenced[0].published.unit if referenced else 0.01)
         c = power.characteristics(max(sigma, floor), seeds, pub_std, pub_n, t.margin, floor, alpha)
         rows.append({"table": t.id, "title": t.title, "margin": t.margin, "seeds": seeds, "sigma": sigma,
                      "sigma_source": where, "published_std": pub_std, "published_n": pub_n, **c,

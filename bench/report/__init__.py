@@ -19,14 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, select_autoescape
 
 from bench.tables import protocol
 from bench import provenance
 from bench.judge.gate import flag
 from bench.tables.table import Table
 from bench.report import numbers
-from bench.judge.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, NO_REFERENCE, REPRODUCED, UNAVAILABLE
+from bench.stats import CLAIM_LABELS, CLAIM_ORDER, DISCREPANT, INCONCLUSIVE, NO_REFERENCE, REPRODUCED, UNAVAILABLE
 
 CLAIM_BEST_FIRST = tuple(reversed(CLAIM_ORDER))  # for the summary
 
@@ -74,8 +74,24 @@ def cell_view(r: dict, reasons: dict[str, int] | None = None) -> dict:
             "reason_no": reasons.get(reason) if r["verdict"] == UNAVAILABLE else None}
 
 
+def _partials() -> dict[str, str]:
+    """Each claim kind's and source kind's markup, declared beside the kind (bench.tables)."""
+    from bench.tables.claims import CLAIMS
+    from bench.tables.parts import SOURCES
+
+    return {**{f"claim/{k}.j2": cls.PARTIAL for k, cls in CLAIMS.classes.items()},
+            **{f"source/{k}.j2": cls.PARTIAL for k, cls in SOURCES.classes.items()}}
+
+
+def _claim_notes() -> list[str]:
+    from bench.tables.claims import CLAIMS
+
+    return [cls.NOTE for cls in CLAIMS.classes.values()]
+
+
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    loader = ChoiceLoader([FileSystemLoader(Path(__file__).parent / "templates"), DictLoader(_partials())])
+    env = Environment(loader=loader,
                       autoescape=select_autoescape(["html", "j2"], default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(fmt=_fmt, pval=_pval, signed=numbers.signed)
@@ -98,6 +114,8 @@ def _claims(claims: pd.DataFrame | None) -> list[dict]:
         out.append({"id": cid, "table": first["table"], "text": first["text"], "source": first["source"],
                     "verdict": first["claim_verdict"], "label": CLAIM_LABELS.get(first["claim_verdict"], ""),
                     "direction": first["direction"], "min_effect": first["min_effect"],
+                    # claims.csv written before kinds had a column: a cells claim's direction is "within"
+                    "kind": first.get("kind") or ("cells" if first["direction"] == "within" else "pairs"),
                     "gate": flag(first.get("gate", True)) is not False,
                     "pairs": group.to_dict("records")})
     return out
@@ -168,7 +186,7 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
     return _env().get_template("report.html.j2").render(gate=gate, seeds=seeds,
         title=title, sections=sections, verdict_names=VERDICTS, claims=claim_items,
         claim_counts={v: sum(c["verdict"] == v for c in claim_items) for v in CLAIM_BEST_FIRST},
-        claim_labels=CLAIM_LABELS, compute_svg=plots.no_script(compute_svg) if compute_svg else None,
+        claim_labels=CLAIM_LABELS, claim_notes=_claim_notes(), compute_svg=plots.no_script(compute_svg) if compute_svg else None,
         total_hours=sum(hours.values()), studies=[{**st, "forest": plots.no_script(st["forest"]) if st["forest"] else None,
                                                    "curves": plots.no_script(st["curves"]) if st["curves"] else None}
                                                   for st in studies or []],

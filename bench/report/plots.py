@@ -109,16 +109,16 @@ def _per_seed(runs: pd.DataFrame, entry: str, metric: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in zip(sel.seed, sel.value)}
 
 
-def effect_chart(table, runs: pd.DataFrame, figure: dict) -> str:
+def effect_chart(table, runs: pd.DataFrame, figure) -> str:
     """Improvement of each treatment column over the control column, per row (dataset)."""
     plt = _plt()
     sign = 1.0 if table.higher_is_better else -1.0
     cells = {(e.row, e.column): e for e in table.entries.values()}
     fig, ax = plt.subplots(figsize=(min(9.0, max(5.0, 0.9 * len(table.rows) + 1.5)), 3.6))
-    width = 0.8 / max(1, len(figure["treatments"]))
-    for k, column in enumerate(figure["treatments"]):
+    width = 0.8 / max(1, len(figure.treatments))
+    for k, column in enumerate(figure.treatments):
         for i, row in enumerate(table.rows):
-            treat, ctrl = cells.get((row, column)), cells.get((row, figure["control"]))
+            treat, ctrl = cells.get((row, column)), cells.get((row, figure.control))
             if treat is None or ctrl is None:
                 continue
             x = i - 0.4 + width * (k + 0.5)
@@ -134,8 +134,8 @@ def effect_chart(table, runs: pd.DataFrame, figure: dict) -> str:
     ax.set_xticks(range(len(table.rows)))
     ax.set_xticklabels(table.rows, rotation=30, ha="right", fontsize=8)
     what = "accuracy gain" if table.higher_is_better else "error reduction"
-    ax.set_ylabel(f"{what} over {figure['control']} (points)", fontsize=8)
-    ax.set_title(figure["title"], fontsize=9)
+    ax.set_ylabel(f"{what} over {figure.control} (points)", fontsize=8)
+    ax.set_title(figure.title, fontsize=9)
     ax.legend(frameon=False, fontsize=8)
     return _svg(fig)
 

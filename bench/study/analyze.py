@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from bench.judge import stats
+from bench import stats
 
 IMPROVES, NO_EVIDENCE, HURTS = "IMPROVES", "NO_EVIDENCE", "HURTS"
 RESAMPLES = 2000
@@ -64,9 +64,9 @@ def stratified_ci(samples: list, statistic, seed: int = 0) -> tuple[float, float
 
 
 def _quantum_of(runs: pd.DataFrame) -> float:
-    """bench.judge.stats.quantisation at these runs' test size (0.01 / sqrt(12) when none is recorded)."""
+    """bench.stats.quantisation at these runs' test size (0.01 / sqrt(12) when none is recorded)."""
     sizes = pd.to_numeric(runs.get("test_examples", pd.Series(dtype=float)), errors="coerce").dropna()
-    return stats.quantisation(float(sizes.min()) if len(sizes) else None, "0.01")
+    return stats.quantisation(float(sizes.min()) if len(sizes) else None, 0.01)
 
 
 def _holm_verdicts(frame: pd.DataFrame, tested, sign_col: str, centre: float, alpha: float) -> None:

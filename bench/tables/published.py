@@ -20,7 +20,7 @@ HEADER = ["paper", "table", "entry", "dataset", "metric", "value", "dispersion",
 
 
 def _table_name(t: Table) -> str:
-    name = str(t.source.get("table", t.id))
+    name = str(getattr(t.source, "table", t.id))
     return f"Table {name}" if name.isdigit() else name
 
 
@@ -43,8 +43,8 @@ def published_rows(tables: dict[str, Table]) -> list[list[str]]:
             rows.append([t.paper, _table_name(t), e.id, dataset_name(e), t.metric, p.printed,
                          p.printed_dispersion if has else "", t.dispersion_kind if has else "none",
                          str(t.dispersion_n) if has else ""])
-        for column, cost in ((t.costs or {}).get("values") or {}).items():
-            rows.append([t.paper, _table_name(t), cost["id"], "", t.costs["unit"], cost["printed"], "", "none", ""])
+        for cost in (t.costs.values.values() if t.costs else ()):
+            rows.append([t.paper, _table_name(t), cost.id, "", t.costs.unit, cost.printed, "", "none", ""])
     return rows
 
 

@@ -256,6 +256,11 @@ def parse_checkpoint(c: Checker, raw: Any, path: str) -> dict[str, str] | None:
     return {kind: value}
 
 
+parse_checkpoint.rows = lambda prefix: [
+    (f"{prefix}hub", "str", "", "a timm pretrained tag: the weights timm downloads (`orig_in21k`)"),
+    (f"{prefix}file", "str", "", "a weights file, a path in the repository (no `..`)")]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Plan:
     """Everything that determines one entry's runs (plan/<entry>.json); `data`: the datasets' status."""

@@ -105,12 +105,19 @@ class Checker:
 
 
 def spec(doc: str, default: Any = MISSING, *, lo: float | None = None, hi: float | None = None,
-         choices: tuple[str, ...] | None = None, noun: str = "", check: Callable | None = None) -> Any:
+         choices: tuple[str, ...] | None = None, noun: str = "", check: Callable | None = None,
+         key: str | None = None, reader: Callable | None = None, type_doc: str = "",
+         filled: bool = False) -> Any:
     """A typed field: its description, default, range (`lo`..`hi`) or `choices`, and an extra `check`.
 
     `check(checker, value, path)` returns the value (possibly normalised) or raises through the checker.
+    `key`: the YAML key when it is not the field's name (`from`). `reader(checker, raw, path)` reads a
+    field whose form the types cannot say (a number kept as printed, one of several kinds); `type_doc`
+    names that form for `bench schema`. `filled`: not a key of the file; the parser fills it (an entry's
+    id from its mapping key, the table it belongs to).
     """
-    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices, "noun": noun, "check": check}
+    meta = {"doc": doc, "lo": lo, "hi": hi, "choices": choices, "noun": noun, "check": check, "key": key,
+            "reader": reader, "type_doc": type_doc, "filled": filled}
     if isinstance(default, (list, dict)):
         raise TypeError("use a tuple or a dataclass instance as a default")
     if dataclasses.is_dataclass(default):
@@ -131,55 +138,91 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def key_of(f: dataclasses.Field) -> str:
+    """The field's key in the file."""
+    return f.metadata.get("key") or f.name
+
+
 def _read(c: Checker, d: dict, f: dataclasses.Field, hint: Any, path: str) -> Any:
     kind, optional = _unwrap(hint)
     meta = f.metadata
+    name = key_of(f)
     has_default = f.default is not MISSING or f.default_factory is not MISSING
     default = f.default if f.default is not MISSING else (f.default_factory() if has_default else ...)
-    where = f"{path}.{f.name}".lstrip(".")
-    if dataclasses.is_dataclass(kind):
-        raw = d.get(f.name)
+    where = f"{path}.{name}".lstrip(".")
+    if meta.get("reader") is not None or dataclasses.is_dataclass(kind) or _mapping_of(kind):
+        raw = d.get(name)
         if raw is None:
             if not has_default:
                 raise c.fail(where, "missing required field")
             return default
-        return parse(kind, c, raw, where)
+        if meta.get("reader") is not None:
+            return meta["reader"](c, raw, where)
+        if dataclasses.is_dataclass(kind):
+            return parse(kind, c, raw, where)
+        return _read_mapping(c, raw, where, _mapping_of(kind))
     lo = meta.get("lo") if meta.get("lo") is not None else -math.inf
     hi = meta.get("hi") if meta.get("hi") is not None else math.inf
     if kind is bool:
-        return c.get(d, f.name, path, bool, default)
+        return c.get(d, name, path, bool, default)
     if kind is int:
-        return c.integer(d, f.name, path, int(max(lo, -2**63)), int(min(hi, 2**63)), default)
+        return c.integer(d, name, path, int(max(lo, -2**63)), int(min(hi, 2**63)), default)
     if kind is float:
-        return c.number(d, f.name, path, lo, hi, default)
+        return c.number(d, name, path, lo, hi, default)
     if kind is str:
         if meta.get("choices"):
-            return c.choice(d, f.name, path, meta["choices"], meta.get("noun") or f.name, default)
-        return c.get(d, f.name, path, str, default)
+            return c.choice(d, name, path, meta["choices"], meta.get("noun") or f.name, default)
+        return c.get(d, name, path, str, default)
     if typing.get_origin(kind) is tuple:
-        value = c.get(d, f.name, path, list, default)
+        value = c.get(d, name, path, list, default)
         inner = typing.get_args(kind)[0]
         if isinstance(value, list) and dataclasses.is_dataclass(inner):
             return tuple(parse(inner, c, item, f"{where}[{i}]") for i, item in enumerate(value))
+        if isinstance(value, list) and inner in (str, int, float):
+            kinds = (int, float) if inner is float else inner
+            for i, item in enumerate(value):
+                if not isinstance(item, kinds) or isinstance(item, bool):
+                    raise c.fail(f"{where}[{i}]", f"expected {inner.__name__}, got {type(item).__name__} "
+                                                  f"{item!r:.60}")
         return tuple(value) if isinstance(value, list) else value
     if typing.get_origin(kind) is dict or kind is dict:
-        return c.mapping(c.get(d, f.name, path, dict, default), where) if d.get(f.name) is not None else default
+        return c.mapping(c.get(d, name, path, dict, default), where) if d.get(name) is not None else default
     raise TypeError(f"{f.name}: unsupported field type {hint!r}")
 
 
-def parse(cls: type, c: Checker, raw: Any, path: str, defaults: dict[str, Any] | None = None):
-    """Read `raw` (a YAML mapping) into dataclass `cls`; `defaults` fill fields that are absent or null."""
+def _mapping_of(kind: Any) -> type | None:
+    """The dataclass of a `dict[str, <dataclass>]` field (a mapping of ids to parts: entries, arms), or None."""
+    if typing.get_origin(kind) is dict:
+        value = typing.get_args(kind)[1]
+        return value if dataclasses.is_dataclass(value) else None
+    return None
+
+
+def _read_mapping(c: Checker, raw: Any, path: str, cls: type) -> dict[str, Any]:
+    """id -> part; each key a valid id, filled into the part's `id` field when it has one."""
+    out = {}
+    ids = "id" in {f.name for f in dataclasses.fields(cls) if f.metadata.get("filled")}
+    for key, value in c.mapping(raw, path).items():
+        c.ident(key, f"{path}.{key}")
+        out[key] = parse(cls, c, value, f"{path}.{key}", filled={"id": key} if ids else None)
+    return out
+
+
+def parse(cls: type, c: Checker, raw: Any, path: str, defaults: dict[str, Any] | None = None,
+          filled: dict[str, Any] | None = None):
+    """Read `raw` (a YAML mapping) into dataclass `cls`; `defaults` fill fields that are absent or null;
+    `filled` gives the fields that are not keys of the file (spec(filled=True))."""
     d = c.mapping(raw, path)
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    c.only(d, path, names)
+    fields = [f for f in dataclasses.fields(cls) if not f.metadata.get("filled")]
+    c.only(d, path, tuple(key_of(f) for f in fields))
     if defaults:
         d = {**d, **{k: v for k, v in defaults.items() if d.get(k) is None}}
     hints = _hints(cls)
-    values = {}
-    for f in dataclasses.fields(cls):
+    values = dict(filled or {})
+    for f in fields:
         value = _read(c, d, f, hints[f.name], path)
         if f.metadata.get("check") is not None and value is not None:
-            value = f.metadata["check"](c, value, f"{path}.{f.name}".lstrip("."))
+            value = f.metadata["check"](c, value, f"{path}.{key_of(f)}".lstrip("."))
         values[f.name] = value
     obj = cls(**values)
     check = getattr(obj, "check", None)
@@ -222,24 +265,45 @@ def from_json(cls: type, data: Any) -> Any:
     return cls(**values)
 
 
-def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """(field path, type, default, description) of every field, nested parts expanded: `bench schema`."""
+def describe(cls: type, prefix: str = "", expand: bool = True) -> list[tuple[str, str, str, str]]:
+    """(field path, type, default, description) of every field, nested parts expanded: `bench schema`.
+    A field read by a `reader` shows its `type_doc`; a reader with `rows(prefix)` (kinds) expands too."""
     rows = []
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
-        kind, optional = _unwrap(hints[f.name])
-        name = f"{prefix}{f.name}"
         meta = f.metadata
+        if meta.get("filled"):
+            continue
+        kind, optional = _unwrap(hints[f.name])
+        name = f"{prefix}{key_of(f)}"
+        null = " or null" if optional else ""
+        if meta.get("reader") is not None:
+            rows.append((name, (meta.get("type_doc") or "see meaning") + null, _default(f), meta.get("doc", "")))
+            more = getattr(meta["reader"], "rows", None)
+            if expand and more is not None:
+                rows += more(f"{name}.")
+            continue
         if dataclasses.is_dataclass(kind):
-            rows.append((name, "mapping" + (" or null" if optional else ""), _default(f), meta.get("doc", "")))
-            rows += describe(kind, f"{name}.")
+            rows.append((name, "mapping" + null, _default(f), meta.get("doc", "")))
+            if expand:
+                rows += describe(kind, f"{name}.")
+            continue
+        if _mapping_of(kind):
+            rows.append((name, "mapping of id -> part" + null, _default(f), meta.get("doc", "")))
+            if expand:
+                rows += describe(_mapping_of(kind), f"{name}.<id>.")
             continue
         if meta.get("choices"):
             type_name = "one of " + ", ".join(meta["choices"])
         else:
             type_name = getattr(kind, "__name__", str(kind)).replace("typing.", "")
             if typing.get_origin(kind) is tuple:
-                type_name = "list"
+                inner = typing.get_args(kind)[0]
+                type_name = ("list of " + inner.__name__ if inner in (str, int, float) else "list")
+                if dataclasses.is_dataclass(inner) and expand:
+                    rows.append((name, "list" + null, _default(f), meta.get("doc", "")))
+                    rows += describe(inner, f"{name}[].")
+                    continue
         lo, hi = meta.get("lo"), meta.get("hi")
         if lo is not None or hi is not None:
             type_name += f" in [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
@@ -257,3 +321,73 @@ def _default(f: dataclasses.Field) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in value.items()) + "}"
     return json.dumps(value).strip('"') if isinstance(value, str) else json.dumps(value)
+
+
+class Kinds:
+    """A field that holds one of several declared parts (kinds): a registry, the field's reader and its
+    `bench schema` rows. A mapping names its kind by a `tag` key (`source: {kind: paper, ...}`), or, with
+    no tag, by the one marker key (`MARKER`) of a kind it holds (`claims: [{pairs: ...}, {cells: ...}]`).
+    A new kind is one `@kinds.register(name)` dataclass; nothing else lists the kinds."""
+
+    def __init__(self, what: str, tag: str | None = None):
+        self.what, self.tag = what, tag
+        self.classes: dict[str, type] = {}
+
+    def register(self, name: str) -> Callable[[type], type]:
+        def add(cls: type) -> type:
+            if name in self.classes:
+                raise ValueError(f"{self.what} kind {name!r} is registered twice")
+            cls.KIND = name
+            self.classes[name] = cls
+            return cls
+        return add
+
+    def kind_of(self, c: Checker, d: dict, path: str) -> str:
+        if self.tag is not None:
+            name = c.get(d, self.tag, path, str)
+            if name not in self.classes:
+                raise c.fail(f"{path}.{self.tag}", f"unknown {self.what} kind {name!r}; {choices(name, self.classes)}")
+            return name
+        found = [n for n, cls in self.classes.items() if cls.MARKER in d]
+        markers = " or ".join(f"`{cls.MARKER}`" for cls in self.classes.values())
+        if len(found) != 1:
+            raise c.fail(path, f"a {self.what} has exactly one of {markers}"
+                               + (f"; this one has {' and '.join(self.classes[n].MARKER for n in found)}"
+                                  if found else ""))
+        return found[0]
+
+    def __call__(self, c: Checker, raw: Any, path: str, filled: dict[str, Any] | None = None) -> Any:
+        """The field's reader: the part, parsed as its kind declares."""
+        d = c.mapping(raw, path)
+        name = self.kind_of(c, d, path)
+        if self.tag is not None:
+            d = {k: v for k, v in d.items() if k != self.tag}
+        return parse(self.classes[name], c, d, path, filled=filled)
+
+    def many(self, c: Checker, raw: Any, path: str, filled: dict[str, Any] | None = None) -> tuple:
+        """A list of parts of these kinds."""
+        if not isinstance(raw, list):
+            raise c.fail(path, f"expected a list, got {type(raw).__name__}")
+        return tuple(self(c, item, f"{path}[{i}]", filled) for i, item in enumerate(raw))
+
+    def rows(self, prefix: str) -> list[tuple[str, str, str, str]]:
+        """Each kind: a row naming it, then its fields marked with the kind."""
+        out = []
+        for name, cls in self.classes.items():
+            doc = " ".join((cls.__doc__ or "").split())
+            if self.tag:
+                mark = f"{self.tag}: {name}"
+                out.append((f"{prefix}{mark}", "kind", "", doc))
+            else:
+                mark = f"{name} {self.what}"
+                out.append((f"{prefix[:-1]} ({mark})", f"mapping with `{cls.MARKER}`", "", doc))
+            out += [(f"{p} ({mark})", t, dflt, d) for p, t, dflt, d in describe(cls, prefix)]
+        return out
+
+    def reader(self, many: bool = False) -> Callable:
+        """The reader to declare a field with (spec(reader=...)); `many`: a list of these parts."""
+        def read(c: Checker, raw: Any, path: str) -> Any:
+            return self.many(c, raw, path) if many else self(c, raw, path)
+
+        read.rows = lambda prefix: self.rows(prefix[:-1] + "[]." if many else prefix)
+        return read

@@ -29,21 +29,38 @@ import yaml
 from bench.tables import yamlfile
 from bench.errors import TableError
 from bench.tables.recipe import Plan, parse_dataset, parse_recipe
-from bench.tables.schema import Checker, choices
+from bench.tables.schema import Checker, choices, describe, parse, spec
 
 STUDY_DIR = Path("experiments/studies")
 
 
-@dataclass(frozen=True)
+def _choices(c: Checker, value: tuple, path: str) -> tuple:
+    if len(value) == 1:
+        raise c.fail(path, "expected at least two choices")
+    return tuple(yamlfile.plain(v) for v in value)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Param:
     """One dimension of an arm's search space: a float range (log or linear), an integer range, or choices."""
 
-    path: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    integer: bool = False
-    choices: tuple = ()
+    path: str = spec("the dotted path it sets (its key under `space:`)", filled=True)
+    low: float | None = spec("the range's low end", None, lo=-1e9, hi=1e9)
+    high: float | None = spec("the range's high end", None, lo=-1e9, hi=1e9)
+    log: bool = spec("sample on a log scale (low > 0)", False)
+    integer: bool = spec("integers only", False, key="int")
+    choices: tuple[Any, ...] = spec("the values to choose from, instead of a range", (), check=_choices)
+
+    def check(self, c: Checker, path: str) -> None:
+        if self.choices:
+            if self.low is not None or self.high is not None:
+                raise c.fail(path, "a dimension has either `choices` or a range (`low`, `high`), not both")
+            return
+        if self.low is None or self.high is None:
+            raise c.fail(f"{path}.{'low' if self.low is None else 'high'}", "missing required field")
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise c.fail(path, f"expected low < high{' and low > 0 (log scale)' if self.log else ''}, got "
+                               f"[{self.low:g}, {self.high:g}]")
 
     def describe(self) -> str:
         """`recipe.optimizer.lr [0.01, 1] log`, `model_kwargs.pos_embed in learn, none`."""
@@ -53,13 +70,41 @@ class Param:
         return f"{self.path}{kind} [{self.low:g}, {self.high:g}]{' log' if self.log else ''}"
 
 
-@dataclass(frozen=True)
+def _space(c: Checker, raw: Any, path: str) -> tuple[Param, ...]:
+    """dotted path -> its dimension; floats as floats (an integer range too: `int` rounds the draws)."""
+    out = []
+    for key, dim in c.mapping(raw, path).items():
+        param = parse(Param, c, dim, f"{path}.{key}", filled={"path": key})
+        if param.low is not None:
+            param = dataclasses.replace(param, low=float(param.low), high=float(param.high))
+        out.append(param)
+    if not out:
+        raise c.fail(path, "every arm is tuned: give at least one parameter to search")
+    return tuple(out)
+
+
+_space.rows = lambda prefix: describe(Param, prefix[:-1] + ".<path>.")
+
+
+def _changes(c: Checker, value: dict, path: str) -> dict:
+    """Dotted path -> value: `recipe.optimizer.lr: 0.1`, `model_kwargs.pos_embed: none`."""
+    return dict(value)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Arm:
-    name: str
-    text: str
-    changes: dict[str, Any]
-    space: tuple[Param, ...]
-    against: str | None  # the arm a variant is compared with (None: the baseline arm itself)
+    """An arm: the baseline or a variant, tuned over its own search space."""
+
+    name: str = spec("the arm's name (its key under `arms:`)", filled=True)
+    text: str = spec("what the arm is, in words")
+    changes: dict[str, Any] | None = spec("dotted-path changes to the baseline's recipe and model_kwargs", None,
+                                          check=_changes)
+    space: tuple[Param, ...] = spec("its search space: dotted path -> {low, high, log, int} or {choices}",
+                                    reader=_space, type_doc="mapping of path -> dimension")
+    against: str | None = spec("the arm it is compared with; null: the baseline arm", None)
+
+    def __post_init__(self):
+        object.__setattr__(self, "changes", self.changes or {})
 
 
 @dataclass(frozen=True)
@@ -156,25 +201,103 @@ def _drop_none(tree: Any) -> Any:
     return tree
 
 
-def _space(c: Checker, raw: Any, path: str) -> tuple[Param, ...]:
-    out = []
-    for key, dim in c.mapping(raw or {}, path).items():
-        where = f"{path}.{key}"
-        d = c.mapping(dim, where)
-        c.only(d, where, ("low", "high", "log", "int", "choices"))
-        if "choices" in d:
-            values = c.get(d, "choices", where, list)
-            if len(values) < 2:
-                raise c.fail(f"{where}.choices", "expected at least two choices")
-            out.append(Param(key, choices=tuple(yamlfile.plain(v) for v in values)))
-            continue
-        low, high = c.number(d, "low", where, -1e9, 1e9), c.number(d, "high", where, -1e9, 1e9)
-        log = c.get(d, "log", where, bool, False)
-        if not low < high or (log and low <= 0):
-            raise c.fail(where, f"expected low < high{' and low > 0 (log scale)' if log else ''}, got "
-                                f"[{low:g}, {high:g}]")
-        out.append(Param(key, float(low), float(high), log, c.get(d, "int", where, bool, False)))
-    return tuple(out)
+@dataclass(frozen=True, kw_only=True)
+class Baseline:
+    entry: str = spec("the table entry every arm and dataset starts from")
+    changes: dict[str, Any] | None = spec("dotted-path changes to its recipe and model_kwargs, for every arm", None)
+    arm: str | None = spec("the arm the others are compared with by default; null: the first arm", None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskFile:
+    """A dataset of the study: its own table entry (another model or dataset) with dataset fields and changes;
+    or, written without these keys, just dataset fields changed on the baseline entry."""
+
+    entry: str | None = spec("its own table entry; null: the baseline's", None)
+    dataset: dict[str, Any] | None = spec("changes to the entry's dataset fields (train_split, label_noise, ...)",
+                                          None)
+    changes: dict[str, Any] | None = spec("dotted-path changes to the entry's recipe and model_kwargs", None)
+
+
+def _tasks(c: Checker, raw: Any, path: str) -> dict[str, TaskFile]:
+    out = {}
+    for name, value in c.mapping(raw, path).items():
+        where = f"{path}.{name}"
+        c.ident(name, where)
+        value = c.mapping(value or {}, where)
+        if value and set(value) <= {"entry", "dataset", "changes"}:
+            out[name] = parse(TaskFile, c, value, where)
+        else:  # the short form: dataset fields of the baseline entry
+            out[name] = TaskFile(dataset=dict(value))
+    return out
+
+
+_tasks.rows = lambda prefix: describe(TaskFile, prefix[:-1] + ".<name>.")
+
+
+def _arms(c: Checker, raw: Any, path: str) -> dict[str, Arm]:
+    out = {}
+    for name, value in c.mapping(raw, path).items():
+        c.ident(name, f"{path}.{name}")
+        out[name] = parse(Arm, c, value, f"{path}.{name}", filled={"name": name})
+    if not out:
+        raise c.fail(path, "expected at least one arm")
+    return out
+
+
+_arms.rows = lambda prefix: describe(Arm, prefix[:-1] + ".<name>.")
+
+
+def _seeds(c: Checker, value: tuple, path: str) -> tuple:
+    if len(value) < 2 or len(set(value)) != len(value) or any(s < 0 for s in value):
+        raise c.fail(path, f"expected at least two distinct seeds (integers >= 0), got {list(value)}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tuning:
+    """The budget every arm gets, the same for all."""
+
+    trials: int = spec("Optuna trials per arm and dataset", lo=1, hi=100_000)
+    seed: int = spec("the sampler's seed and the trials' training seed", 0, lo=0, hi=2**31 - 1)
+    startup_trials: int | None = spec("random trials before TPE; null: min(3, trials)", None, lo=0, hi=100_000)
+    report_every: int | None = spec("steps between the learning curve's points (the pruner reads them); null: "
+                                    "a fifth of the shortest recipe", None, lo=1, hi=10_000_000)
+
+    def check(self, c: Checker, path: str) -> None:
+        if self.startup_trials is not None and self.startup_trials > self.trials:
+            raise c.fail(f"{path}.startup_trials", f"{self.startup_trials} random start-up trials exceed the "
+                                                   f"budget of {self.trials} trials")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyFile:
+    """A study file as written (experiments/studies/*.yaml)."""
+
+    version: int = spec("the study file's own version, bumped when a change makes earlier results incomparable",
+                        lo=1, hi=1)
+    id: str = spec("study id (its stages are <id>.<arm>.<dataset>)", check=lambda c, v, p: c.ident(v, p))
+    title: str = spec("shown in the report")
+    text: str = spec("what is tested and why, shown in the report", "")
+    baseline: Baseline = spec("the entry every arm starts from")
+    datasets: dict[str, TaskFile] = spec("the datasets, by name", reader=_tasks,
+                                         type_doc="mapping of name -> dataset")
+    arms: dict[str, Arm] = spec("the baseline arm and the variants, by name", reader=_arms,
+                                type_doc="mapping of name -> arm")
+    tuning: Tuning = spec("the same budget for every arm")
+    seeds: tuple[int, ...] = spec("the final runs' seeds, paired across arms", check=_seeds)
+    alpha: float = spec("the tests' significance level", 0.05, lo=1e-6, hi=0.5)
+
+    def check(self, c: Checker, path: str) -> None:
+        for arm in self.arms.values():
+            if arm.against is not None and arm.against not in self.arms:
+                raise c.fail(f"arms.{arm.name}.against", f"unknown arm {arm.against!r}; "
+                                                         f"{choices(arm.against, self.arms)}")
+            if arm.against == arm.name:
+                raise c.fail(f"arms.{arm.name}.against", "an arm cannot be compared with itself")
+        baseline = self.baseline.arm
+        if baseline is not None and baseline not in self.arms:
+            raise c.fail("baseline.arm", f"unknown arm {baseline!r}; {choices(baseline, self.arms)}")
 
 
 def parse_study(path: str | Path, text: str, tables: dict) -> Study:
@@ -184,15 +307,9 @@ def parse_study(path: str | Path, text: str, tables: dict) -> Study:
         raw = yamlfile.load(text)
     except yaml.YAMLError as exc:
         raise c.fail("", f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    top = c.mapping(raw, "")
-    c.only(top, "", ("version", "id", "title", "text", "baseline", "datasets", "arms", "tuning", "seeds", "alpha"))
-    c.integer(top, "version", "", 1, 1)
-    sid = c.ident(c.get(top, "id", "", str), "id")
-    base = c.mapping(c.get(top, "baseline", "", dict), "baseline")
-    c.only(base, "baseline", ("entry", "changes", "arm"))
-    eid = c.get(base, "entry", "baseline", str)
+    f = parse(StudyFile, c, raw, "")
     entries = {e.id: (t, e) for t in tables.values() for e in t.entries.values()}
-    base_changes = c.mapping(c.get(base, "changes", "baseline", dict, {}), "baseline.changes")
+    base_changes = f.baseline.changes or {}
 
     def start(entry_id: str, where: str, changes: dict) -> Plan:
         if entry_id not in entries:
@@ -203,58 +320,27 @@ def parse_study(path: str | Path, text: str, tables: dict) -> Study:
         plan = dataclasses.replace(entry.plan(), table_file=str(table.path))
         return apply(plan, {**base_changes, **changes}, c, where)
 
-    start(eid, "baseline.entry", {})
+    start(f.baseline.entry, "baseline.entry", {})
     datasets = {}
-    for name, raw_task in c.mapping(c.get(top, "datasets", "", dict), "datasets").items():
+    for name, task in f.datasets.items():
         where = f"datasets.{name}"
-        c.ident(name, where)
-        raw_task = c.mapping(raw_task or {}, where)
-        if raw_task and set(raw_task) <= {"entry", "dataset", "changes"}:  # its own entry, dataset, changes
-            own = c.get(raw_task, "entry", where, str, eid)
-            ds = dict(c.mapping(c.get(raw_task, "dataset", where, dict, {}), f"{where}.dataset"))
-            plan = start(own, f"{where}.entry" if own != eid else "baseline.entry",
-                         dict(c.mapping(c.get(raw_task, "changes", where, dict, {}), f"{where}.changes")))
-        else:
-            own, ds, plan = eid, dict(raw_task), start(eid, "baseline.entry", {})
-        checked = apply(plan, {}, c, where, ds)
-        _check_task(c, where, checked)
+        own = task.entry or f.baseline.entry
+        plan = start(own, f"{where}.entry" if own != f.baseline.entry else "baseline.entry", task.changes or {})
+        ds = dict(task.dataset or {})
+        _check_task(c, where, apply(plan, {}, c, where, ds))
         datasets[name] = Task(own, plan, ds)
-    arms: dict[str, Arm] = {}
-    for name, a in c.mapping(c.get(top, "arms", "", dict), "arms").items():
-        where = f"arms.{name}"
-        c.ident(name, where)
-        a = c.mapping(a, where)
-        c.only(a, where, ("text", "changes", "space", "against"))
-        arm = Arm(name, c.get(a, "text", where, str), dict(c.mapping(c.get(a, "changes", where, dict, {}),
-                                                                     f"{where}.changes")),
-                  _space(c, a.get("space"), f"{where}.space"), c.get(a, "against", where, str, None))
-        if not arm.space:
-            raise c.fail(f"{where}.space", "every arm is tuned: give at least one parameter to search")
-        arms[name] = arm
-    baseline = c.get(base, "arm", "baseline", str, next(iter(arms), ""))
-    if baseline not in arms:
-        raise c.fail("baseline.arm", f"unknown arm {baseline!r}; {choices(baseline, arms)}")
-    for arm in arms.values():
-        if arm.against is not None and arm.against not in arms:
-            raise c.fail(f"arms.{arm.name}.against", f"unknown arm {arm.against!r}; {choices(arm.against, arms)}")
+    for arm in f.arms.values():
         values = [list(p.choices) if p.choices else [p.low, p.high] for p in arm.space]
         for task in datasets.values():  # every arm x dataset is a valid entry at every choice and both edges
             for i in range(max(len(v) for v in values)):
                 trial = {p.path: v[min(i, len(v) - 1)] for p, v in zip(arm.space, values)}
                 _check_task(c, f"arms.{arm.name}", apply(task.plan, {**arm.changes, **trial}, c, f"arms.{arm.name}",
                                                          task.dataset))
-    tuning = c.mapping(c.get(top, "tuning", "", dict), "tuning")
-    c.only(tuning, "tuning", ("trials", "seed", "startup_trials", "report_every"))
-    seeds = c.get(top, "seeds", "", list)
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise c.fail("seeds", f"expected at least two distinct seeds (integers >= 0), got {seeds}")
-    trials = c.integer(tuning, "trials", "tuning", 1, 100_000)
-    steps = min(t.plan.recipe.steps for t in datasets.values())
-    return Study(sid, c.get(top, "title", "", str), str(path), eid, datasets, arms, baseline, tuple(seeds),
-                 trials, c.integer(tuning, "seed", "tuning", 0, 2**31 - 1, 0),
-                 c.integer(tuning, "startup_trials", "tuning", 0, 100_000, min(3, trials)),
-                 c.integer(tuning, "report_every", "tuning", 1, 10_000_000, max(1, steps // 5)),
-                 c.number(top, "alpha", "", 1e-6, 0.5, 0.05), c.get(top, "text", "", str, ""))
+    t = f.tuning
+    steps = min(task.plan.recipe.steps for task in datasets.values())
+    return Study(f.id, f.title, str(path), f.baseline.entry, datasets, f.arms, f.baseline.arm or next(iter(f.arms)),
+                 f.seeds, t.trials, t.seed, t.startup_trials if t.startup_trials is not None else min(3, t.trials),
+                 t.report_every if t.report_every is not None else max(1, steps // 5), f.alpha, f.text)
 
 
 def load_study(name_or_path: str | Path, tables: dict) -> Study:

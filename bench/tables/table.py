@@ -11,64 +11,74 @@ The schema is documented field by field in experiments/README.md.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.tables import protocol, yamlfile
 from bench.errors import TableError, choices
-from bench.tables.recipe import RESULT_KEYS, Dataset, Plan, Recipe, parse_checkpoint, parse_dataset, parse_recipe
-from bench.tables.schema import Checker
-from bench.tables.claims import Claim, claims, costs, figures
+from bench.tables import protocol, yamlfile
+from bench.tables.claims import Claim, read_claims
+from bench.tables.parts import (METRICS, SOURCES, Costs, Derived, Dispersion, Figure, Layout, Published,
+                                PaperSource, RecordedSource, ResultsSource)
+from bench.tables.recipe import Dataset, Plan, Recipe, parse_checkpoint, parse_dataset, parse_recipe
+from bench.tables.schema import Checker, describe, parse, spec
 
-SCHEMA_VERSION = 1
-# name -> higher is better. A table has one; its runs.csv rows carry that metric and its complement.
-METRICS = {"top1": True, "top1_err": False, "top5": True, "top5_err": False}
-DISPERSION_KINDS = ("std", "ci95", "none")
-# paper: a paper's table; recorded: a reference this project recorded (embedded tables); results: results
-# another project recorded for released checkpoints (timm's results CSVs).
-SOURCE_KINDS = ("paper", "recorded", "results")
-NUMBER_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+# Fields a YAML merge must never carry into another entry: a cell's number belongs to that cell alone.
+OWN_FIELDS = ("published",)
 
 
-@dataclass(frozen=True)
-class Published:
-    value: float
-    dispersion: float | None  # None: no dispersion printed for this cell
-    source: str
-    printed: str = ""  # the value as printed in the paper ("99.50"), for `bench published`
-    printed_dispersion: str = ""  # as printed; "<0.1": a bound, used as the dispersion (its upper bound)
+def _dataset(c: Checker, raw: Any, path: str) -> Dataset:
+    return parse_dataset(c, raw, path, partial=True)  # the splits a runnable entry needs: Entry.check
 
 
-@dataclass(frozen=True)
-class Derived:
-    """A cell that is other entries' runs seen another way (ImageNet ReaL, the VTAB mean): no run of its own."""
-
-    sources: tuple[str, ...]  # entry ids; the cell is the mean of `key` over them, per seed
-    key: str  # a result key of their metrics.json
-    dataset: str | None = None  # shown in runs.csv and `bench published`
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Entry:
     """One table cell: what to train and evaluate, and the number to compare with."""
 
-    id: str
-    table: str
-    row: str
-    column: str
-    model: str | None
-    model_kwargs: dict[str, Any]
-    checkpoint: dict[str, str] | None  # {"hub": tag} | {"file": path} | None
-    dataset: Dataset | None
-    recipe: Recipe | None
-    published: Published | None  # None: an exploratory entry (no reference: reported, never gating)
-    unavailable: str | None = None  # reason the cell cannot run, kept in the report
-    derived: Derived | None = None
-    note: str = ""
+    id: str = spec("the entry id (its key under `entries:`)", filled=True)
+    table: str = spec("the table it belongs to", filled=True)
+    row: str = spec("the row it is printed in (one of layout.rows)")
+    column: str = spec("the column it is printed in (one of layout.columns)")
+    model: str | None = spec("a timm model name (required unless the entry is derived or unavailable)", None)
+    model_kwargs: dict[str, Any] | None = spec("the model's keyword arguments (`img_size: 384` interpolates a "
+                                               "ViT's position embeddings)", None)
+    checkpoint: dict[str, str] | None = spec("null: from scratch; {hub: <timm pretrained tag>} or {file: <path "
+                                             "in the repository>}", None, reader=parse_checkpoint,
+                                             type_doc="mapping")
+    dataset: Dataset | None = spec("the TFDS data and splits (the dataset fields below)", None, reader=_dataset,
+                                   type_doc="mapping")
+    recipe: Recipe | None = spec("how it is trained and evaluated (the recipe fields below)", None,
+                                 reader=parse_recipe, type_doc="mapping")
+    published: Published | None = spec("the number to compare with; none: an exploratory entry (reported as "
+                                       "NO_REFERENCE, never gating)", None)
+    unavailable: str | None = spec("why the cell cannot run (private weights): no stage, shown as UNAVAILABLE",
+                                   None)
+    derived: Derived | None = spec("the cell is the per-seed mean of `key` over other entries' runs (VTAB mean, "
+                                   "ReaL from the ImageNet run): no stage of its own", None)
+    note: str = spec("free text shown in the report's details", "")
+
+    def __post_init__(self):
+        if self.model_kwargs is None:
+            object.__setattr__(self, "model_kwargs", {})
+
+    def check(self, c: Checker, path: str) -> None:
+        if self.derived is not None and any(x is not None for x in (self.model, self.dataset, self.recipe,
+                                                                     self.checkpoint)):
+            raise c.fail(f"{path}.derived", "a derived entry has no model, dataset, checkpoint or recipe of its own")
+        if not self.runs:
+            return  # an entry that cannot run (private weights) may omit what it would need
+        for key in ("model", "dataset", "recipe"):
+            if getattr(self, key) is None:
+                raise c.fail(f"{path}.{key}", "missing required field")
+        for key in ("train_split", "test_split"):
+            if getattr(self.dataset, key) is None:
+                raise c.fail(f"{path}.dataset.{key}", "missing required field")
+        if self.recipe.select and not (self.dataset.sweep_val_split and self.dataset.sweep_train_split):
+            raise c.fail(f"{path}.dataset", "recipe.select needs sweep_train_split and sweep_val_split "
+                                            "(the held-out split the choice is made on)")
 
     @property
     def runs(self) -> bool:
@@ -84,138 +94,108 @@ class Entry:
                     unavailable=self.unavailable)
 
 
-@dataclass(frozen=True)
+def _entries(c: Checker, raw: Any, path: str) -> dict[str, Entry]:
+    """The cells, by id; an entry's `published` value is never taken through a YAML merge (<<)."""
+    entries = c.mapping(raw, path)
+    if not entries:
+        raise c.fail(path, "a table needs at least one entry")
+    for eid, key, donor in yamlfile.inherited(entries, OWN_FIELDS):
+        origin = f"entry {donor!r}" if donor else "a merged mapping"
+        raise c.fail(f"{path}.{eid}.{key}",
+                     f"inherited from {origin} through a YAML merge (<<); a {key} value belongs to one cell: "
+                     f"write this entry's own {key} (or leave it out: an entry without one is exploratory and "
+                     "never gates CI)")
+    out = {}
+    for eid, value in yamlfile.plain(entries).items():
+        c.ident(eid, f"{path}.{eid}")
+        out[eid] = parse(Entry, c, value, f"{path}.{eid}", filled={"id": eid, "table": ""})
+    return out
+
+
+_entries.rows = lambda prefix: describe(Entry, prefix[:-1] + ".<id>.")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Table:
-    id: str
-    path: str
-    version: int
-    title: str
-    source: dict[str, Any]
-    metric: str
-    dispersion_kind: str
-    dispersion_n: int
-    margin: float
-    rows: list[str]
-    columns: list[str]
-    entries: dict[str, Entry] = field(default_factory=dict)
-    # A printed compute row (ViT Table 2's TPUv3-core-days): row name, unit, column -> Published.
-    costs: dict[str, Any] | None = None
-    claims: list[Claim] = field(default_factory=list)
-    figures: list[dict[str, Any]] = field(default_factory=list)  # effect charts: {title, control, treatments}
-    # The source of each protocol field's value (bench.tables.protocol): path -> source, or path -> {value: source}.
-    sources: dict[str, Any] = field(default_factory=dict)
+    """One table file: a paper's table (ViT Table 2, SAM Table 10, ...) or an embedded table whose reference
+    was recorded from a run of this project."""
+
+    path: str = spec("the file", filled=True)
+    version: int = spec("the table's own version, bumped when a change makes earlier runs of it incomparable "
+                        "(shown in the report beside the file; each run also records the file's SHA-256)",
+                        lo=1, hi=1_000_000)
+    id: str = spec("table id, unique across files ([a-z0-9_])", check=lambda c, v, p: c.ident(v, p))
+    title: str = spec("shown in the report")
+    source: PaperSource | RecordedSource | ResultsSource = spec(
+        "where the table comes from: one of the kinds below", reader=SOURCES.reader(), type_doc="mapping")
+    metric: str = spec("the cells' metric (top1, top5: higher is better; *_err: lower)", choices=tuple(METRICS),
+                       noun="metric")
+    dispersion: Dispersion = spec("how the paper printed each cell's spread")
+    margin: float = spec("equivalence margin in metric points, fixed before any run (say why in a comment)",
+                         lo=1e-9, hi=1e6)
+    layout: Layout = spec("rows and columns exactly as printed")
+    entries: dict[str, Entry] = spec("the cells, by entry id ([a-z0-9_], at most 64 characters, unique across "
+                                     "files); the entry fields are under entries.<id>.", reader=_entries,
+                                     type_doc="mapping of id -> entry")
+    costs: Costs | None = spec("a printed compute row", None)
+    claims: tuple[Claim, ...] = spec("the paper's claims, each of one kind (below)", (),
+                                     reader=read_claims, type_doc="list")
+    figures: tuple[Figure, ...] = spec("effect charts", ())
+    sources: dict[str, Any] = spec("the source of every protocol field's value (bench/tables/protocol.py)",
+                                   None, reader=lambda c, raw, path: protocol.parse_sources(c, raw),
+                                   type_doc="mapping of field path -> source, or -> {value: source}")
+
+    def __post_init__(self):
+        object.__setattr__(self, "sources", self.sources or {})
+        object.__setattr__(self, "entries", {k: dataclasses.replace(e, table=self.id)
+                                             for k, e in self.entries.items()})
+
+    def check(self, c: Checker, path: str) -> None:
+        """What relates the parts: each cell at a printed (row, column), spreads only where the table prints
+        them, claims, charts and costs over this table's entries and columns, a source for every field."""
+        for e in self.entries.values():
+            where = f"entries.{e.id}"
+            if e.row not in self.rows:
+                raise c.fail(f"{where}.row", f"unknown row {e.row!r}; {choices(e.row, self.rows)}")
+            if e.column not in self.columns:
+                raise c.fail(f"{where}.column", f"unknown column {e.column!r}; {choices(e.column, self.columns)}")
+            if self.dispersion_kind == "none" and e.published and e.published.dispersion is not None:
+                raise c.fail(f"{where}.published.dispersion",
+                             "the table declares dispersion kind 'none'; remove this value")
+        for i, fig in enumerate(self.figures):
+            for col in [fig.control, *fig.treatments]:
+                if col not in self.columns:
+                    raise c.fail(f"figures[{i}]", f"unknown column {col!r}; {choices(str(col), self.columns)}")
+        for column in (self.costs.values if self.costs else {}):
+            if column not in self.columns:
+                raise c.fail(f"costs.values.{column}", f"unknown column {column!r}; {choices(column, self.columns)}")
+        for where, message in protocol.check(self):  # every field of every run has a source
+            raise c.fail(where, message)
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        return self.layout.rows
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.layout.columns
+
+    @property
+    def dispersion_kind(self) -> str:
+        return self.dispersion.kind
+
+    @property
+    def dispersion_n(self) -> int:
+        return self.dispersion.n
 
     @property
     def paper(self) -> str:
         # embedded tables: recorded references; released checkpoints: the project that recorded their results
-        return str(self.source.get("paper") or self.source.get("project") or "recorded")
+        return getattr(self.source, "paper", None) or getattr(self.source, "project", None) or "recorded"
 
     @property
     def higher_is_better(self) -> bool:
         return METRICS[self.metric]
-
-
-# Fields a YAML merge must never carry into another entry: a cell's number belongs to that cell alone.
-OWN_FIELDS = ("published",)
-
-
-def _inherited(c: Checker, entries: dict) -> None:
-    """Reject an entry that takes another entry's published value through `<<: *anchor`, naming both."""
-    for eid, key, donor in yamlfile.inherited(entries, OWN_FIELDS):
-        origin = f"entry {donor!r}" if donor else "a merged mapping"
-        raise c.fail(f"entries.{eid}.{key}",
-                     f"inherited from {origin} through a YAML merge (<<); a {key} value belongs to one cell: "
-                     f"write this entry's own {key} (or leave it out: an entry without one is exploratory and "
-                     "never gates CI)")
-
-
-def _published(c: Checker, pub: dict, pp: str, table: Table) -> Published:
-    """Values may be quoted ("99.50") to keep the digits exactly as printed in the paper."""
-    c.only(pub, pp, ("value", "dispersion", "source"))
-    parsed = {}
-    for key in ("value", "dispersion"):
-        raw = pub.get(key)
-        if raw is None:
-            parsed[key] = (None, "")
-        elif isinstance(raw, str):
-            text = raw.strip()
-            bound = key == "dispersion" and text.startswith("<")  # "± <0.1": kept as printed, an upper bound
-            if not NUMBER_RE.match(text[1:].strip() if bound else text):
-                raise c.fail(f"{pp}.{key}", f"expected a number as printed (e.g. \"99.50\", or \"<0.1\" for a "
-                                           f"dispersion printed as a bound), got {raw!r:.60}")
-            parsed[key] = (float(text[1:] if bound else text), text)
-        else:  # a YAML number keeps its digits as written (yamlfile.Printed): 14.00 stays "14.00"
-            number = c.number(pub, key, pp, -1e9, 1e9)
-            text = getattr(raw, "text", "")
-            parsed[key] = (float(number), text if NUMBER_RE.match(text) else f"{number:g}")
-    value, printed = parsed["value"]
-    if value is None:
-        raise c.fail(f"{pp}.value", "missing required field")
-    dispersion, printed_dispersion = parsed["dispersion"]
-    if dispersion is not None and dispersion < 0:
-        raise c.fail(f"{pp}.dispersion", f"must be >= 0, got {dispersion}")
-    if table.dispersion_kind == "none" and dispersion is not None:
-        raise c.fail(f"{pp}.dispersion", "the table declares dispersion kind 'none'; remove this value")
-    return Published(value, dispersion, c.get(pub, "source", pp, str), printed, printed_dispersion)
-
-
-def _derived(c: Checker, raw: Any, path: str) -> Derived | None:
-    if raw is None:
-        return None
-    d = c.mapping(raw, path)
-    c.only(d, path, ("from", "key", "dataset"))
-    sources = c.get(d, "from", path, list)
-    if not sources:
-        raise c.fail(f"{path}.from", "expected a non-empty list of entry ids")
-    for i, eid in enumerate(sources):
-        c.ident(eid, f"{path}.from[{i}]")
-    key = c.choice(d, "key", path, RESULT_KEYS, "result key")
-    return Derived(tuple(sources), key, c.get(d, "dataset", path, str, None))
-
-
-def _entry(c: Checker, table: Table, eid: str, raw: Any) -> Entry:
-    path = f"entries.{eid}"
-    c.ident(eid, path)
-    e = c.mapping(raw, path)
-    c.only(e, path, ("row", "column", "model", "model_kwargs", "checkpoint", "dataset", "recipe",
-                     "published", "unavailable", "derived", "note"))
-    row, column = c.get(e, "row", path, str), c.get(e, "column", path, str)
-    if row not in table.rows:
-        raise c.fail(f"{path}.row", f"unknown row {row!r}; {choices(row, table.rows)}")
-    if column not in table.columns:
-        raise c.fail(f"{path}.column", f"unknown column {column!r}; {choices(column, table.columns)}")
-    unavailable = c.get(e, "unavailable", path, str, None)
-    derived = _derived(c, e.get("derived"), f"{path}.derived")
-    if derived is not None and any(k in e for k in ("model", "dataset", "recipe", "checkpoint")):
-        raise c.fail(f"{path}.derived", "a derived entry has no model, dataset, checkpoint or recipe of its own")
-    # An entry that cannot run (private weights) may omit what it would need; one that runs may not.
-    required = unavailable is None and derived is None
-    model = c.get(e, "model", path, str, required=required)
-    dataset = e.get("dataset")
-    recipe = e.get("recipe")
-    if required and (dataset is None or recipe is None):
-        raise c.fail(f"{path}.{'dataset' if dataset is None else 'recipe'}", "missing required field")
-    dataset = parse_dataset(c, dataset, f"{path}.dataset", partial=not required) if dataset is not None else None
-    recipe = parse_recipe(c, recipe, f"{path}.recipe") if recipe is not None else None
-    if recipe and recipe.select and not (dataset and dataset.sweep_val_split and dataset.sweep_train_split):
-        raise c.fail(f"{path}.dataset", "recipe.select needs sweep_train_split and sweep_val_split "
-                                        "(the held-out split the choice is made on)")
-    return Entry(
-        id=eid,
-        table=table.id,
-        row=row,
-        column=column,
-        model=model,
-        model_kwargs=c.mapping(c.get(e, "model_kwargs", path, dict, {}), f"{path}.model_kwargs"),
-        checkpoint=parse_checkpoint(c, e.get("checkpoint"), f"{path}.checkpoint"),
-        dataset=dataset,
-        recipe=recipe,
-        published=(_published(c, c.mapping(e["published"], f"{path}.published"), f"{path}.published", table)
-                   if e.get("published") is not None else None),
-        unavailable=unavailable,
-        derived=derived,
-        note=c.get(e, "note", path, str, ""),
-    )
 
 
 def parse_table(path: str | Path, text: str) -> Table:
@@ -227,65 +207,7 @@ def parse_table(path: str | Path, text: str) -> Table:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise c.fail(where, f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    top = c.mapping(raw, "")
-    c.only(top, "", ("version", "id", "title", "source", "metric", "dispersion", "margin", "layout", "entries",
-                     "costs", "claims", "figures", "sources"))
-    version = c.integer(top, "version", "", 1, 1_000_000)
-    source = c.mapping(c.get(top, "source", "", dict), "source")
-    kind = c.get(source, "kind", "source", str)
-    if kind not in SOURCE_KINDS:
-        raise c.fail("source.kind", f"unknown source kind {kind!r}; {choices(kind, SOURCE_KINDS)}")
-    required = {"paper": ("paper", "title", "arxiv", "table"),
-                "recorded": ("recorded_on", "commit", "command", "machine"),
-                "results": ("project", "repository", "files", "commit")}[kind]
-    for key in required:
-        c.get(source, key, "source", (str, int))
-    metric = c.get(top, "metric", "", str)
-    if metric not in METRICS:
-        raise c.fail("metric", f"unknown metric {metric!r}; {choices(metric, METRICS)}")
-    disp = c.mapping(c.get(top, "dispersion", "", dict), "dispersion")
-    c.only(disp, "dispersion", ("kind", "n"))
-    dkind = c.get(disp, "kind", "dispersion", str)
-    if dkind not in DISPERSION_KINDS:
-        raise c.fail("dispersion.kind", f"unknown dispersion kind {dkind!r}; {choices(dkind, DISPERSION_KINDS)}")
-    layout = c.mapping(c.get(top, "layout", "", dict), "layout")
-    c.only(layout, "layout", ("rows", "columns"))
-    lists = {}
-    for key in ("rows", "columns"):
-        value = c.get(layout, key, "layout", list)
-        if not value or not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
-            raise c.fail(f"layout.{key}", "expected a non-empty list of distinct strings")
-        lists[key] = value
-    table = Table(
-        id=c.ident(c.get(top, "id", "", str), "id"),
-        path=str(path),
-        version=version,
-        title=c.get(top, "title", "", str),
-        source=source,
-        metric=metric,
-        dispersion_kind=dkind,
-        dispersion_n=c.integer(disp, "n", "dispersion", 1, 1_000_000),
-        margin=c.number(top, "margin", "", 1e-9, 1e6),
-        rows=lists["rows"],
-        columns=lists["columns"],
-    )
-    entries = c.mapping(c.get(top, "entries", "", dict), "entries")
-    if not entries:
-        raise c.fail("entries", "a table needs at least one entry")
-    _inherited(c, entries)
-    entries = yamlfile.plain(entries)
-    for eid, raw_entry in entries.items():
-        table.entries[eid] = _entry(c, table, eid, raw_entry)
-    if top.get("costs") is not None:
-        object.__setattr__(table, "costs", costs(c, top["costs"], table))  # frozen: set once, here
-    if top.get("claims") is not None:
-        table.claims.extend(claims(c, top["claims"], table))
-    if top.get("figures") is not None:
-        table.figures.extend(figures(c, top["figures"], table))
-    table.sources.update(protocol.parse_sources(c, top.get("sources") or {}))
-    for where, message in protocol.check(table):  # every field of every run has a source
-        raise c.fail(where, message)
-    return table
+    return parse(Table, c, raw, "", filled={"path": str(path)})
 
 
 def load_table(path: str | Path) -> Table:
@@ -322,21 +244,12 @@ def load_tables(paths: list[str | Path]) -> dict[str, Table]:
                     raise TableError(t.path, f"entries.{e.id}.derived.from[{i}]",
                                      f"{src!r} is itself derived; derive from entries that run")
         for i, claim in enumerate(t.claims):
-            for j, eid in enumerate(claim.cells):
+            for where, eid in claim.entries():
                 if eid not in entries:
-                    raise TableError(t.path, f"claims[{i}].cells[{j}]", f"unknown entry {eid!r}; {choices(eid, entries)}")
+                    raise TableError(t.path, f"claims[{i}].{where}", f"unknown entry {eid!r}; {choices(eid, entries)}")
                 if entries[eid].published is None:
-                    raise TableError(t.path, f"claims[{i}].cells[{j}]",
-                                     f"entry {eid!r} has no reference value to be within")
-            for j, pair in enumerate(claim.pairs):
-                for eid in (e for side in pair for e in side):
-                    if eid not in entries:
-                        raise TableError(t.path, f"claims[{i}].pairs[{j}]",
-                                         f"unknown entry {eid!r}; {choices(eid, entries)}")
-                    if entries[eid].published is None:
-                        raise TableError(t.path, f"claims[{i}].pairs[{j}]",
-                                         f"entry {eid!r} has no published value: a claim compares published "
-                                         "effects, so each of its entries needs one")
+                    raise TableError(t.path, f"claims[{i}].{where}",
+                                     f"entry {eid!r} has no published value: {claim.needs_published()}")
     return tables
 
 

@@ -41,8 +41,8 @@ def record(tables: dict[str, Table], seeds: list[int], data_dir: str, entries: l
         chosen = [e for e in table.entries.values() if not entries or e.id in entries]
         if not chosen:
             continue
-        if table.source.get("kind") != "recorded":
-            raise BenchError(f"{table.path}: source.kind is {table.source.get('kind')!r}; only 'recorded' "
+        if table.source.KIND != "recorded":
+            raise BenchError(f"{table.path}: source.kind is {table.source.KIND!r}; only 'recorded' "
                              "tables take recorded references")
         commit = provenance.git_commit(table.path)
         if commit.endswith("+dirty"):

@@ -50,45 +50,13 @@ NO_REFERENCE = "NO_REFERENCE"  # an exploratory entry: runs and is reported, com
 SQRT12 = math.sqrt(12.0)
 
 
-def printed_decimals(text: str) -> int:
-    """Decimals as printed: "99.50" -> 2, "<0.1" -> 1, "14" -> 0."""
-    text = text.strip().lstrip("<")
-    return len(text.split(".")[1]) if "." in text else 0
-
-
-def published_std(dispersion: float | None, kind: str, n: int, printed: str | None = None) -> tuple[float, int]:
-    """(sample std, n) of a published value; n = 1: a single draw (no dispersion printed).
-
-    `printed`: the dispersion as printed; its last digit's unit / sqrt(12) floors the printed
-    number before a 95% CI half-width is converted (a printed "0.00" carries rounding, not zero).
-    """
-    if kind == "none" or dispersion is None:
-        return 0.0, 1
-    _finite(dispersion=dispersion)
-    if n < 2:
-        raise ValueError(f"a {kind} dispersion needs the number of runs it was computed over (n >= 2), got {n}")
-    h = dispersion
-    if printed:
-        h = max(h, 10.0 ** -printed_decimals(printed) / SQRT12)
-    if kind == "std":
-        return h, n
-    if kind == "ci95":
-        return h * math.sqrt(n) / float(stats.t.ppf(0.975, n - 1)), n
-    raise ValueError(f"unknown dispersion kind {kind!r}")
-
-
-def published_spread(published, dispersion_kind: str, dispersion_n: int) -> tuple[float, int]:
-    """(sample std, n) of a bench.tables.table.Published in a table of that dispersion kind and n."""
-    return published_std(published.dispersion, dispersion_kind, dispersion_n,
-                         published.printed_dispersion or None)
-
-
-def quantisation(test_examples: float | None, printed_value: str | None = None) -> float:
-    """The smallest spread an accuracy (%) can show: 100 / test size / sqrt(12), or the printed unit's."""
+def quantisation(test_examples: float | None, printed_unit: float | None = None) -> float:
+    """The smallest spread an accuracy (%) can show: 100 / test size / sqrt(12), or else the printed unit's
+    (0.01 for "99.50": bench.tables.parts.printed_unit) / sqrt(12)."""
     if test_examples and test_examples > 0:
         return 100.0 / float(test_examples) / SQRT12
-    if printed_value:
-        return 10.0 ** -printed_decimals(printed_value) / SQRT12
+    if printed_unit:
+        return printed_unit / SQRT12
     raise ValueError("no floor for the spread: neither the test size nor the printed value is known")
 
 
@@ -193,12 +161,11 @@ def as_row(test: CellTest) -> dict:
     return row
 
 
-def judge_one(values: list[float], published: float, dispersion: float | None, kind: str, n: int, margin: float,
-              printed_dispersion: str | None = None, alpha: float = 0.05, floor: float = 0.0,
-              higher_is_better: bool = True) -> dict:
-    """One cell on its own (`bench verdict`; Holm of one p is p). Keys: verdict, worse, delta, ci95, p_welch,
+def judge_one(values: list[float], published: float, pstd: float, pn: int, margin: float, alpha: float = 0.05,
+              floor: float = 0.0, higher_is_better: bool = True) -> dict:
+    """One cell on its own (`bench verdict`; Holm of one p is p), against a published value with sample std
+    `pstd` over `pn` runs (bench.tables.parts.published_std). Keys: verdict, worse, delta, ci95, p_welch,
     p_tost, p_beyond, mde, tost_margin80 (null where undefined)."""
-    pstd, pn = published_std(dispersion, kind if dispersion is not None else "none", n, printed_dispersion)
     if len(values) < 2:
         return {"verdict": UNAVAILABLE, "worse": None, "delta": None, "ci95": [None, None], "p_welch": None,
                 "p_tost": None, "p_beyond": None, "mde": None, "tost_margin80": None}
