@@ -143,7 +143,7 @@ def schema_markdown() -> str:
     """The reference `bench schema` prints, from the dataclasses and the op registry themselves."""
     import dataclasses
 
-    from bench.pp.ops import OPS
+    from bench.pp.core import registry
     from bench.tables.recipe import Dataset, Recipe
     from bench.tables.schema import describe
 
@@ -153,7 +153,7 @@ def schema_markdown() -> str:
         lines += [_row([f"`{name}`", kind, default, doc]) for name, kind, default, doc in describe(cls)]
         lines.append("")
     lines += ["| op (`preprocess.train` / `.eval`) | arguments (defaults) | runs on | meaning |", "|---|---|---|---|"]
-    for name, op in OPS.items():
+    for name, op in registry().items():
         args = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(op)) or "none"
         forms = ("batch or example" if op.batched else "each example") + (", random" if op.random else "")
         lines.append(_row([f"`{name}`", args, forms, " ".join(op.__doc__.split())]))
