@@ -127,6 +127,40 @@ def test_ops_print_and_parse_back_exactly():
         parse("resize(8, mode=bicubic)")
 
 
+@pytest.mark.parametrize("text,message", [
+    ("resize(0)", "resize: size: must lie in [1, 8192], got 0"),
+    ("inception_crop(224, 2)", "inception_crop: area_min: must lie in [0.01, 1.0], got 2.0"),
+    ("pad_crop(4, wrap)", "pad_crop: mode: unknown mode 'wrap'; valid choices: edge, reflect"),
+    ("resize(8, bilnear)", "resize: method: unknown method 'bilnear'; valid choices: bicubic, bilinear, nearest "
+                           "(did you mean 'bilinear'?)"),
+    ("normalize((0.5,), (0,))", "normalize: std: must be positive, got (0,)"),
+    ("normalize(foo)", "normalize: unknown preset 'foo'"),
+    ("resize(8.5)", "resize: size: expected an integer, got 8.5"),
+    ("flip_lr(1)", "flip_lr: at most 0 arguments (none)"),
+])
+def test_bad_arguments_name_the_op_the_argument_and_what_is_valid(text, message):
+    """Each op declares its arguments' checks (bench.pp.core.arg) beside its code; the grammar applies them."""
+    with pytest.raises(ValueError) as info:
+        parse(text)
+    assert message in str(info.value)
+
+
+def test_every_module_of_bench_pp_is_found_and_parsing_needs_no_torch():
+    """A new op is one new module: the registry imports every module of bench/pp on first use (each names its
+    op after itself), and reading pipelines imports neither torch, PIL nor numpy."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bench.pp.grammar import parse; from bench.pp.core import registry; "
+            "print(sorted((op.__module__, name) for name, op in registry().items())); "
+            "print(sorted(m for m in ('torch', 'torchvision', 'PIL', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found, heavy = out.stdout.splitlines()[-2:]
+    modules = sorted(p.stem for p in (ROOT / "bench/pp").glob("*.py") if p.stem not in ("__init__", "core", "grammar"))
+    assert found == str([(f"bench.pp.{m}", m) for m in modules]) and heavy == "[]"
+
+
 def test_linear_position_embeddings_match_vit_jax(tmp_path):
     """scipy.ndimage.zoom(order=1) of the checkpoint's grid (vit_jax checkpoint.py), the class token kept."""
     from scipy import ndimage

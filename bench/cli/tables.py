@@ -145,7 +145,7 @@ def schema_markdown() -> str:
     registry (bench.pp): one table per part."""
     import dataclasses
 
-    from bench.pp.ops import OPS
+    from bench.pp.core import registry
     from bench.tables.recipe import Dataset, Recipe
     from bench.tables.schema import describe
     from bench.tables.study import StudyFile
@@ -162,7 +162,7 @@ def schema_markdown() -> str:
         lines.append("")
     lines += ["### Pre-processing ops (`recipe.preprocess.train`, `.eval`)", "",
               "| op | arguments (defaults) | runs on | meaning |", "|---|---|---|---|"]
-    for name, op in OPS.items():
+    for name, op in registry().items():
         args = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(op)) or "none"
         forms = ("batch or example" if op.batched else "each example") + (", random" if op.random else "")
         lines.append(_row([f"`{name}`", args, forms, " ".join(op.__doc__.split())]))

@@ -2,7 +2,7 @@
 
 Each example is read by index from `tfds.data_source` (array_record random
 access), decoded to a PIL image and run through the pipeline's per-example
-forms (bench.pp.ops) in DataLoader workers, with pinned memory and
+forms (bench/pp's ops) in DataLoader workers, with pinned memory and
 prefetching when training on CUDA.
 
 Host memory: the workers stop before `normalize` and ship 8-bit CHW pixels

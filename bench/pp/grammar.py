@@ -4,27 +4,27 @@
 
 A recipe declares its train and eval pipelines this way (recipe.preprocess);
 `bench validate` checks them, both input paths execute them, and the report's
-protocol card prints them. The ops themselves: bench.pp.ops.
+protocol card prints them. The ops themselves: one module each in bench/pp,
+found through bench.pp.core.registry(); each declares its arguments' checks
+(bench.pp.core.arg), which `make` applies.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import math
+import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.pp.ops import NORMS, OPS, Normalize, Op
 from bench.errors import choices
+from bench.pp.core import Op, registry
+from bench.pp.normalize import Normalize
 
 if TYPE_CHECKING:
     import torch
-
-METHODS = ("bilinear", "bicubic", "nearest")
-CHOICES = {"method": METHODS, "mode": ("edge", "reflect"), "policy": ("cifar10", "imagenet", "svhn"),
-           "per": ("image", "batch")}
-RANGES = {"size": (1, 8192), "pad": (0, 64), "area_min": (0.01, 1.0), "frac": (0.05, 1.0), "fill": (0, 255)}
 
 
 @dataclass(frozen=True)
@@ -80,15 +80,13 @@ class Pipeline:
 
 
 def make(name: str, *args: Any, **kwargs: Any) -> Op:
-    """One op from its name and arguments, each checked; ValueError names what is wrong."""
-    if name not in OPS:
-        raise ValueError(f"unknown op {name!r}; {choices(name, OPS)}")
-    cls = OPS[name]
-    fields = [f.name for f in dataclasses.fields(cls)]
-    if name == "normalize" and len(args) == 1 and isinstance(args[0], str):
-        if args[0] not in NORMS:
-            raise ValueError(f"normalize: unknown preset {args[0]!r}; {choices(args[0], NORMS)}")
-        args = NORMS[args[0]]
+    """One op from its name and arguments, each checked as the op declares it; ValueError names what is wrong."""
+    ops = registry()
+    if name not in ops:
+        raise ValueError(f"unknown op {name!r}; {choices(name, ops)}")
+    cls = ops[name]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    args = cls.positional(args)
     if len(args) > len(fields):
         raise ValueError(f"{name}: at most {len(fields)} arguments ({', '.join(fields) or 'none'})")
     values = dict(zip(fields, args))
@@ -98,37 +96,50 @@ def make(name: str, *args: Any, **kwargs: Any) -> Op:
         if key in values:
             raise ValueError(f"{name}: argument {key!r} given twice")
         values[key] = value
-    for key, value in values.items():
-        default = next(f.default for f in dataclasses.fields(cls) if f.name == key)
-        values[key] = _coerce(name, key, value, default)
-    return cls(**values)
+    return cls(**{key: _coerce(name, fields[key], _types(cls)[key], value) for key, value in values.items()})
 
 
-def _coerce(op: str, key: str, value: Any, default: Any) -> Any:
-    where = f"{op}: {key}"
-    if isinstance(default, tuple):
+@functools.cache
+def _types(cls: type[Op]) -> dict[str, type]:
+    """Each argument's declared type (its annotation, evaluated): int, float, str or tuple."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: typing.get_origin(hints[f.name]) or hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(op: str, field: dataclasses.Field, kind: type, value: Any) -> Any:
+    """`value` checked against the argument's declaration (type, then `check` on the value as written, then
+    range and choices), as the field stores it."""
+    key, where = field.name, f"{op}: {field.name}"
+    if kind is tuple:
         if not isinstance(value, (tuple, list)) or len(value) not in (1, 3) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
             raise ValueError(f"{where}: expected 1 or 3 numbers, got {value!r}")
-        if key == "std" and not all(v > 0 for v in value):
-            raise ValueError(f"{where}: must be positive, got {value!r}")
-        return tuple(float(v) for v in value)
-    if isinstance(default, bool) or isinstance(value, bool):
+    elif kind is bool or isinstance(value, bool):
         raise ValueError(f"{where}: unexpected {value!r}")
-    if isinstance(default, int):
+    elif kind is int:
         if not isinstance(value, int):
             raise ValueError(f"{where}: expected an integer, got {value!r}")
-    elif isinstance(default, float):
+    elif kind is float:
         if not isinstance(value, (int, float)):
             raise ValueError(f"{where}: expected a number, got {value!r}")
-        value = float(value)
-    elif isinstance(default, str):
+    elif kind is str:
         if not isinstance(value, str):
             raise ValueError(f"{where}: expected a name, got {value!r}")
-        if key in CHOICES and value not in CHOICES[key]:
-            raise ValueError(f"{where}: unknown {key} {value!r}; {choices(value, CHOICES[key])}")
-    if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
-        raise ValueError(f"{where}: must lie in [{RANGES[key][0]}, {RANGES[key][1]}], got {value}")
+    else:
+        raise TypeError(f"{where}: arguments are int, float, str or tuple[float, ...], not {kind!r}")
+    wrong = field.metadata.get("check") and field.metadata["check"](value)
+    if wrong:
+        raise ValueError(f"{where}: {wrong}")
+    if kind is tuple:
+        value = tuple(float(v) for v in value)
+    elif kind is float:
+        value = float(value)
+    valid = field.metadata.get("choices")
+    if valid and value not in valid:
+        raise ValueError(f"{where}: unknown {key} {value!r}; {choices(value, valid)}")
+    bounds = field.metadata.get("range")
+    if bounds and not bounds[0] <= value <= bounds[1]:
+        raise ValueError(f"{where}: must lie in [{bounds[0]}, {bounds[1]}], got {value}")
     return value
 
 

@@ -62,7 +62,7 @@ class Schedule:
 
 
 def _pipeline(c: Checker, text: str, path: str) -> str:
-    """An op pipeline (bench/pp/ops.py), checked, in its canonical form (what plan files hold)."""
+    """An op pipeline (ops: bench/pp/), checked, in its canonical form (what plan files hold)."""
     from bench.pp.grammar import parse
 
     try:
@@ -73,7 +73,7 @@ def _pipeline(c: Checker, text: str, path: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Preprocess:
-    """The pre-processing pipelines, as `op(args)|op|...` (ops: bench/pp/ops.py); both input paths run them."""
+    """The pre-processing pipelines, as `op(args)|op|...` (ops: bench/pp/); both input paths run them."""
 
     train: str | None = spec("training pipeline, augmentation included (not needed when steps: 0)", None,
                              check=_pipeline)
