@@ -146,19 +146,19 @@ def test_bad_arguments_name_the_op_the_argument_and_what_is_valid(text, message)
 
 
 def test_every_module_of_bench_pp_is_found_and_parsing_needs_no_torch():
-    """A new op is one new module: the registry imports every module of bench/pp on first use (each names its
-    op after itself), and reading pipelines imports neither torch, PIL nor numpy."""
+    """A new op is one new module: the registry imports every module of bench/pp/ops on first use (each names
+    its op after itself), and reading pipelines imports neither torch, PIL nor numpy."""
     import subprocess
     import sys
 
-    code = ("import sys; from bench.pp.grammar import parse; from bench.pp.core import registry; "
+    code = ("import sys; from bench.pp.grammar import parse; from bench.pp.ops import registry; "
             "print(sorted((op.__module__, name) for name, op in registry().items())); "
             "print(sorted(m for m in ('torch', 'torchvision', 'PIL', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     found, heavy = out.stdout.splitlines()[-2:]
-    modules = sorted(p.stem for p in (ROOT / "bench/pp").glob("*.py") if p.stem not in ("__init__", "core", "grammar"))
-    assert found == str([(f"bench.pp.{m}", m) for m in modules]) and heavy == "[]"
+    modules = sorted(p.stem for p in (ROOT / "bench/pp/ops").glob("*.py") if p.stem != "__init__")
+    assert found == str([(f"bench.pp.ops.{m}", m) for m in modules]) and heavy == "[]"
 
 
 def test_linear_position_embeddings_match_vit_jax(tmp_path):

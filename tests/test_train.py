@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from bench.data.memory import add_label_noise, load_split
-from bench.pp.normalize import Normalize
-from bench.pp.pad_crop import PadCrop
+from bench.pp.ops.normalize import Normalize
+from bench.pp.ops.pad_crop import PadCrop
 from bench.pp.grammar import Pipeline
 from bench.data.spec import data_spec
 from bench.errors import BenchError

@@ -145,7 +145,7 @@ def schema_markdown() -> str:
     registry (bench.pp): one table per part."""
     import dataclasses
 
-    from bench.pp.core import registry
+    from bench.pp.ops import registry
     from bench.tables.recipe import Dataset, Recipe
     from bench.tables.schema import describe
     from bench.tables.study import StudyFile

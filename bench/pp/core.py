@@ -1,22 +1,18 @@
-"""What every op shares: the Op base class, argument declarations, the registry and its discovery.
+"""What every op shares: the Op base class, argument declarations and the registry they register in.
 
-An op is one module of bench/pp: a frozen dataclass, subclass of Op, decorated
+An op is one module of bench/pp/ops: a frozen dataclass, subclass of Op, decorated
 with @register, whose fields are its arguments, each declared with `arg()`
 (default, range, choices, extra check) right beside the code that uses it.
 bench.pp.grammar checks arguments generically from these declarations.
-
-The registry fills itself: the first `registry()` call imports every module of
-this package, so a new file bench/pp/<op>.py is all an op needs.
+bench.pp.ops.registry() imports every op module, so a new file bench/pp/ops/<op>.py
+is all an op needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # parsing and printing pipelines (table files, `bench validate`) needs no torch
@@ -109,7 +105,6 @@ class Op:
 
 
 _OPS: dict[str, type[Op]] = {}
-_discovered = False
 
 
 def register(cls: type[Op]) -> type[Op]:
@@ -123,15 +118,6 @@ def register(cls: type[Op]) -> type[Op]:
     return cls
 
 
-def registry() -> dict[str, type[Op]]:
-    """Every op by name, sorted by name (whichever modules were imported first): on the first call, every
-    module of this package is imported, and each op in it registers itself."""
-    global _discovered
-    if not _discovered:
-        for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-            importlib.import_module(f"{__package__}.{module.name}")
-        found = sorted(_OPS.items())
-        _OPS.clear()
-        _OPS.update(found)
-        _discovered = True
-    return _OPS
+def registered() -> dict[str, type[Op]]:
+    """The ops registered so far, by name (bench.pp.ops.registry() imports them all first)."""
+    return dict(sorted(_OPS.items()))

@@ -5,7 +5,7 @@
 A recipe declares its train and eval pipelines this way (recipe.preprocess);
 `bench validate` checks them, both input paths execute them, and the report's
 protocol card prints them. The ops themselves: one module each in bench/pp,
-found through bench.pp.core.registry(); each declares its arguments' checks
+found through bench.pp.ops.registry(); each declares its arguments' checks
 (bench.pp.core.arg), which `make` applies.
 """
 
@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import choices
-from bench.pp.core import Op, registry
-from bench.pp.normalize import Normalize
+from bench.pp.core import Op
+from bench.pp.ops import registry
+from bench.pp.ops.normalize import Normalize
 
 if TYPE_CHECKING:
     import torch

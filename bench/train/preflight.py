@@ -119,7 +119,7 @@ def checkpoint_eval_pipeline(model: str, tag: str) -> str:
     timm's `transforms_imagenet_eval` in its default centre-crop mode."""
     import timm
 
-    from bench.pp.normalize import NORMS
+    from bench.pp.ops.normalize import NORMS
     from bench.pp.grammar import parse
 
     cfg = timm.models.get_pretrained_cfg(f"{model}.{tag}")
