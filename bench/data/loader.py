@@ -35,9 +35,9 @@ def _memory_path(spec: DataSpec, train: Pipeline | None, evaluate: Pipeline) -> 
 
 
 def train_feed(spec: DataSpec, split: str, dataset: Dataset, recipe: Recipe, data_dir: str | Path,
-               generator: torch.Generator, device: str, holdout: float = 0.0, seed: int = 0,
-               start: int = 0, rank: int = 0, world: int = 1) -> tuple[Feed, Feed | None]:
-    """Endless augmented training batches; with `holdout`, also the held-out tail as an eval feed.
+               generator: torch.Generator, device: str, seed: int = 0, start: int = 0, rank: int = 0,
+               world: int = 1) -> Feed:
+    """Endless augmented training batches.
 
     `start`: the step a resumed run starts at (streaming data skip to it; in-memory data are
     restored from the saved state by the caller through `Feed.restore`).
@@ -47,20 +47,11 @@ def train_feed(spec: DataSpec, split: str, dataset: Dataset, recipe: Recipe, dat
         data = memory.load_split(spec, split, data_dir)
         data.labels = memory.add_label_noise(data.labels, data.num_classes, dataset.label_noise,
                                              dataset.noise_seed)
-        held = None
-        if holdout > 0:
-            cut = len(data.labels) - int(round(holdout * len(data.labels)))
-            data, held = data.part(slice(None, cut)), data.part(slice(cut, None))
-        feed = memory.memory_train(data, train_ops, recipe.batch_size, generator, device)
-        held_feed = None
-        if held is not None:
-            held_feed = memory.memory_eval(held, eval_ops, recipe.eval_batch_size, device, rank, world)
-        return feed, held_feed
-    if dataset.label_noise > 0 or holdout > 0:
-        raise BenchError(f"dataset {spec.name}: label noise and fraction hold-outs need an in-memory dataset; "
-                         "use a held-out split string (sweep splits) instead")
-    return stream_train(spec, split, train_ops, recipe.batch_size, data_dir, seed, device, start, rank,
-                        world), None
+        return memory.memory_train(data, train_ops, recipe.batch_size, generator, device)
+    if dataset.label_noise > 0:
+        raise BenchError(f"dataset {spec.name}: label noise needs an in-memory dataset (small fixed-size images "
+                         "whose pre-processing ops all have batched forms)")
+    return stream_train(spec, split, train_ops, recipe.batch_size, data_dir, seed, device, start, rank, world)
 
 
 def eval_feed(spec: DataSpec, split: str, recipe: Recipe, data_dir: str | Path, device: str,

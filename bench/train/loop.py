@@ -127,13 +127,12 @@ class RunConfig:
     curve: Any = None
 
 
-def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfig(), holdout: float = 0.0,
+def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfig(),
           splits: tuple[str, str] | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Run one (entry, seed); returns (metrics, model state dict). Raises TrainingDiverged on NaN.
 
     `splits` = (train, eval) replaces the entry's train/test splits (the select
-    stage trains on the sweep split and scores on the held-out one). With
-    `holdout` > 0 the last fraction of the training split is held out instead.
+    stage trains on the sweep split and scores on the held-out one).
     With `run.run_dir`, the run saves run_dir/resume.pt every `run.checkpoint_every`
     steps and on SIGTERM, and resumes from it when it exists (bench.train.resume).
     """
@@ -172,10 +171,10 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
               "save); every rank starts from step 0", file=sys.stderr, flush=True)
         saved = None
     start = saved["step"] if saved else 0
-    feed = held = None
+    feed = None
     if steps > 0:
-        feed, held = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, holdout, seed, start,
-                                world.rank, world.size)
+        feed = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, seed, start, world.rank,
+                          world.size)
     state = _State(model, optimizer, schedule, ema, generator, feed)
     if saved:
         resuming.restore(saved, model=model, optimizer=optimizer, schedule=schedule, ema=ema,
@@ -219,8 +218,6 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
                       feed_state=state.feed.state() if state.feed.state else None)
 
     def score() -> float:  # the learning curve's point: top-1 on the evaluation split now, then back to training
-        if steps and holdout:
-            raise BenchError("a learning curve needs an evaluation split (splits), not a fraction hold-out")
         top1 = evaluate(model, eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size))[0]
         model.train()
         for m in model.modules() if recipe.freeze_bn else ():
@@ -248,13 +245,10 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
     def test_feed() -> Feed:  # a Feed is one pass: a second evaluation reads the split again
         return eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size)
 
-    if held is not None and ema is not None:
-        raise BenchError("Polyak averaging (recipe.ema) with a fraction hold-out is not supported; "
-                         "use sweep splits")
-    test = held or test_feed()
+    test = test_feed()
     metrics: dict[str, Any] = {"entry": plan.entry, "table": plan.table, "seed": seed, "status": "ok"}
     extra = [(x.key.removesuffix("_err"), data_spec(x.name, data_dir), x.split)
-             for x in (ds.extra_eval if held is None and not splits else ())]
+             for x in (ds.extra_eval if not splits else ())]
     for suffix, weights in (("", final), ("_raw", model if ema is not None else None)):
         if weights is None:
             continue
@@ -267,7 +261,7 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
         "train_loss": float(loss), "steps": steps,
         "epochs": round(steps * recipe.batch_size / feed.size, 3) if feed else 0.0,
         "train_examples": feed.size if feed else 0, "test_examples": test.size,
-        "train_split": train_split if steps else None, "test_split": test_split if held is None else "holdout",
+        "train_split": train_split if steps else None, "test_split": test_split,
     })
     images = (steps - start) * recipe.batch_size
     this_session = wall - clock.offset
