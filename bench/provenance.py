@@ -1,13 +1,20 @@
-"""Where a number came from: git commit, package versions, machine, device."""
+"""Where a number came from: git commit, package versions, machine, device; and content digests.
+
+    digest(parts)      -> SHA-256 (hex) of byte or text parts, the project's one content hash:
+    json_sha256(value) -> of a JSON value in canonical form (resume fingerprints, study and select keys)
+    file_sha256(path)  -> of a file's bytes (a run's table file)
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import subprocess
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any, Iterable
 
 CODE = ("bench", "pyproject.toml")  # the code a result depends on (with its table file: `git_commit(table)`)
 PACKAGES = ("torch", "torchvision", "timm", "tensorflow-datasets", "numpy", "scipy", "pandas", "dvc")
@@ -31,10 +38,24 @@ def git_commit(*files: str) -> str:
         return "unknown"
 
 
+def digest(parts: Iterable[bytes | str]) -> str:
+    """The SHA-256 (hex) of the parts one after the other (text as UTF-8), read as they come: a generator
+    of large parts (a model's tensors) is hashed without holding them all."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+    return h.hexdigest()
+
+
+def json_sha256(value: Any) -> str:
+    """The digest of a JSON value in canonical form: sorted keys, and anything JSON has no type for as str()."""
+    return digest([json.dumps(value, sort_keys=True, default=str)])
+
+
 def file_sha256(path: str | Path | None) -> str | None:
     """The SHA-256 of a file's bytes (a run's table file, as it was when the run started), or None."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+        return digest([Path(path).read_bytes()]) if path else None
     except OSError:
         return None
 

@@ -11,8 +11,6 @@ leaves it in place); it is deleted when the run completes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import sys
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.provenance import json_sha256
 from bench.train import distributed as ddp
 from bench.train.checkpoint import write_checkpoint
 
@@ -30,8 +29,7 @@ RESUME_FILE = "resume.pt"
 
 def fingerprint(plan: dict[str, Any], seed: int, engine: dict[str, Any]) -> str:
     """What must not change between the stopped run and the resumed one."""
-    text = json.dumps({"plan": plan, "seed": seed, "engine": engine}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json_sha256({"plan": plan, "seed": seed, "engine": engine})
 
 
 @dataclass(frozen=True)
