@@ -67,24 +67,25 @@ def _suggest(trial, space) -> dict[str, Any]:
     return out
 
 
-# The code a run's numbers depend on (what dvc.yaml's train stages depend on, less what only records or
-# reports), relative to the bench package, and the packages whose versions change the arithmetic.
-CODE = ("train", "data", "archs", "models.py", "recipe.py", "schema.py")
+# The code a run's numbers depend on: every bench module the training entry point can run (the modules
+# dvc.yaml's train stages depend on, by the same rule: bench.provenance.closure); and the packages whose
+# versions change the arithmetic.
+ENTRY = "bench.cli.training"
 PACKAGES = ("torch", "timm", "numpy")
 
 
 @functools.cache  # the code does not change under a running process
 def code_digest() -> str:
     """SHA-256 of the training code and the numeric packages' versions: stored trials and final runs made by
-    other code are not reused (a rerun after a change to bench/train retrains, as DVC's train stages do)."""
+    other code are not reused (a rerun after a change to the training code retrains, as DVC's train stages
+    do)."""
     from importlib.metadata import version
 
-    import bench
+    from bench.provenance import PACKAGE, closure, modules
 
-    root = Path(bench.__file__).parent
-    files = [f for part in CODE
-             for f in ([root / part] if (root / part).is_file() else sorted((root / part).rglob("*.py")))]
-    return digest([*(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0" for f in files),
+    known = modules()
+    files = sorted(str(known[m].relative_to(PACKAGE)) for m in closure([ENTRY]))  # as bench/-relative paths
+    return digest([*(f.encode() + b"\0" + (PACKAGE / f).read_bytes() + b"\0" for f in files),
                    *(f"{name}=={version(name)}\0" for name in PACKAGES)])
 
 
