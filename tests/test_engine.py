@@ -123,17 +123,19 @@ def test_streaming_data_resume_to_the_same_weights(tmp_path, monkeypatch):
 def test_device_auto_refuses_the_cpu_on_a_machine_whose_gpus_torch_cannot_use(monkeypatch):
     from bench.errors import BenchError
 
+    from bench.train import engine
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(loop, "_gpus_present", lambda: "/dev/nvidia0")
+    monkeypatch.setattr(engine, "_gpus_present", lambda: "/dev/nvidia0")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     with pytest.raises(BenchError, match="has NVIDIA GPUs .* cannot use them.*--device cpu"):
-        loop.pick_device("auto")
-    assert loop.pick_device("cpu") == "cpu"  # asked for: fine
+        engine.pick_device("auto")
+    assert engine.pick_device("cpu") == "cpu"  # asked for: fine
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # hidden on purpose: the CPU it is
-    assert loop.pick_device("auto") == "cpu"
-    monkeypatch.setattr(loop, "_gpus_present", lambda: None)
+    assert engine.pick_device("auto") == "cpu"
+    monkeypatch.setattr(engine, "_gpus_present", lambda: None)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    assert loop.pick_device("auto") == "cpu"  # no GPU at all
+    assert engine.pick_device("auto") == "cpu"  # no GPU at all
 
 
 def test_resume_restores_the_cuda_generators_that_still_apply():

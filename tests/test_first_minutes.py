@@ -184,6 +184,27 @@ def test_a_run_is_dirty_only_when_its_code_or_its_table_differ(tmp_path, monkeyp
         "4355a46b19d348dc2f57c046f8ef63d4538ebb936000f3c9ee954a27460dd865"  # sha256 of "1\n"
 
 
+def test_content_digests_keep_their_values():
+    """Every content hash goes through bench.provenance.digest; these are the values the code before it gave,
+    so resume points, select's done.json keys and the study journals' keys stay valid across the change."""
+    from pathlib import Path
+
+    import torch
+
+    from bench import provenance
+    from bench.train.checkpoint import weights_sha256
+    from bench.train.resume import fingerprint
+
+    assert provenance.digest([b"1\n"]) == provenance.digest(["1", b"\n"]) == \
+        "4355a46b19d348dc2f57c046f8ef63d4538ebb936000f3c9ee954a27460dd865"  # sha256 of "1\n"
+    assert provenance.json_sha256([{"plan": {"z": 1, "a": Path("x")}}, "c0de"]) == \
+        "fb7b49bf7fbd58e3001d97acf1cee4b64261139ec14499b21b446d06063e100a"  # sorted keys, str() for a Path
+    assert fingerprint({"entry": "e", "recipe": {"lr": 0.1}}, 3, {"device": "cpu", "precision": "fp32"}) == \
+        "143cb5cf62ea0b2e51f50f2e815a403dafb65e5c8d425dcc51308550368960e4"
+    weights = {"b": torch.arange(6, dtype=torch.float32).reshape(2, 3), "a": torch.tensor(7), "n": "not a tensor"}
+    assert weights_sha256(weights) == "f3cc933489e3572bc83a7183f05ae20c9e40bdff33414145df2438d0ae292b41"
+
+
 def test_plan_prunes_the_outputs_of_entries_no_table_has(tmp_path):
     from bench.cli.pipeline import _prune
 

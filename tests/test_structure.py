@@ -2,63 +2,25 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
+from bench import provenance
 from conftest import ROOT
 
 BENCH = ROOT / "bench"
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-MODULES = {module_name(p): p for p in BENCH.rglob("*.py")}
-
-
-def imports(path: Path, top_level_only: bool = False) -> set[str]:
-    """bench modules `path` imports, at module level or inside functions (`from a import b`: a.b if a module)."""
-    out = set()
-    tree = ast.parse(path.read_text())
-    for node in (tree.body if top_level_only else ast.walk(tree)):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.startswith("bench"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bench"):
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in MODULES)
-    own = module_name(path) if path.is_relative_to(BENCH) else None
-    if "pkgutil.iter_modules" in path.read_text():  # a registry that imports every module of its package
-        package = path.parent
-        out.update(module_name(p) for p in package.glob("*.py") if p != path)
-    return {m for m in out if m in MODULES and m != own}
-
-
-GRAPH = {name: imports(path) for name, path in MODULES.items()}
-TOP_LEVEL = {name: imports(path, top_level_only=True) for name, path in MODULES.items()}
+MODULES = provenance.modules(BENCH)
+GRAPH = {name: provenance.imports(path, MODULES) for name, path in MODULES.items()}
+TOP_LEVEL = {name: provenance.imports(path, MODULES, top_level_only=True) for name, path in MODULES.items()}
 
 
 def closure(roots: list[str]) -> set[str]:
-    """The modules `roots` can run: every import (module level or in a function), transitively, and the
-    packages they sit in (whose __init__ runs first; of those, only module-level imports are followed:
-    bench/cli/__init__.py imports every subcommand group, whose handlers a stage does not run)."""
-    seen, todo = set(), [(r, False) for r in roots]
-    while todo:
-        m, as_parent = todo.pop()
-        if m in seen:
-            continue
-        seen.add(m)
-        todo += [(n, False) for n in (TOP_LEVEL[m] if as_parent else GRAPH[m])]
-        parent = m.rpartition(".")[0]
-        if parent in MODULES:
-            todo.append((parent, True))
-    return seen
+    """The modules `roots` can run, by the rule bench.provenance.closure states (the study's code digest uses
+    it too)."""
+    return provenance.closure(roots, BENCH)
 
 
 def test_import_graph_has_no_cycles():
@@ -84,7 +46,7 @@ def test_import_graph_has_no_cycles():
 def test_the_cycle_check_sees_function_level_imports(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("def g():\n    from bench.stats import holm\n    import bench.io\n")
-    assert imports(f) == {"bench.stats", "bench.io"}
+    assert provenance.imports(f, MODULES) == {"bench.stats", "bench.io"}
 
 
 def test_no_file_under_bench_exceeds_400_lines():
@@ -137,3 +99,11 @@ def test_the_train_stage_check_would_catch_a_missing_module():
     assert "bench/tables/vtab.py" in needed and "bench/train/stage.py" in needed
     without = [d for d in deps if d != "bench/tables/vtab.py"]
     assert _covered("bench/tables/vtab.py", deps) and not _covered("bench/tables/vtab.py", without)
+
+
+def test_the_study_code_digest_hashes_the_code_the_train_stage_runs():
+    """Study trials and final runs are keyed by the code the training entry point can run: the modules the train
+    stage depends on."""
+    from bench.study.tune import ENTRY
+
+    assert [ENTRY] == STAGE_ROOTS["train"]

@@ -58,13 +58,13 @@ def _study(tables, text: str = STUDY, **fields):
 
 
 class Reads:
-    """The splits the training loop opens, recorded through its two loader entry points."""
+    """The splits the training loop opens, recorded through the loader's two entry points."""
 
     def __init__(self, monkeypatch):
-        import bench.train.loop as loop
+        import bench.data.loader as loader
 
         self.splits: list[str] = []
-        train_feed, eval_feed = loop.train_feed, loop.eval_feed
+        train_feed, eval_feed = loader.train_feed, loader.eval_feed
 
         def tf(spec, split, *a, **k):
             self.splits.append(split)
@@ -74,8 +74,8 @@ class Reads:
             self.splits.append(split)
             return eval_feed(spec, split, *a, **k)
 
-        monkeypatch.setattr(loop, "train_feed", tf)
-        monkeypatch.setattr(loop, "eval_feed", ef)
+        monkeypatch.setattr(loader, "train_feed", tf)
+        monkeypatch.setattr(loader, "eval_feed", ef)
 
 
 def test_every_arm_gets_the_same_budget_and_tuning_never_reads_the_test_split(tables, tmp_path, digits_dir,

@@ -29,9 +29,6 @@ class ArraySplit:
     labels: torch.Tensor  # int64, N
     num_classes: int
 
-    def part(self, index: slice) -> ArraySplit:
-        return ArraySplit(self.images[index], self.labels[index], self.num_classes)
-
 
 def load_split(spec: DataSpec, split: str, data_dir: str | Path) -> ArraySplit:
     """Decode a whole split into memory (small images only)."""

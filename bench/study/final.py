@@ -9,12 +9,11 @@ a kill trains only the seeds still missing, and a rerun after a code change trai
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from bench.io import read_json, write_json
+from bench.provenance import json_sha256
 from bench.tables.study import Study
 
 
@@ -27,7 +26,7 @@ def final_runs(study: Study, arm: str, dataset: str, best: dict[str, Any], out_d
     run = run or RunConfig(progress=False)
     plan = study.plan(arm, dataset, best["params"])
     record = {k: v for k, v in plan.to_json().items() if k != "table_file"}
-    key = hashlib.sha256(json.dumps([record, code_digest()], sort_keys=True, default=str).encode()).hexdigest()
+    key = json_sha256([record, code_digest()])
     chance = 100.0 / data_spec(plan.dataset, data_dir).num_classes  # the normalisation's floor (bench.study.analyze)
     out = []
     for seed in study.seeds:

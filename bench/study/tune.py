@@ -23,6 +23,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.io import write_json, write_text
+from bench.provenance import digest, json_sha256
 from bench.tables.study import Study
 
 JOURNAL = "optuna.log"
@@ -73,45 +74,39 @@ def _suggest(trial, space) -> dict[str, Any]:
     return out
 
 
-# The code a run's numbers depend on (what dvc.yaml's train stages depend on, less what only records or
-# reports), relative to the bench package, and the packages whose versions change the arithmetic.
-CODE = ("train", "data", "archs", "models.py", "recipe.py", "schema.py")
+# The code a run's numbers depend on: every bench module the training entry point can run (the modules
+# dvc.yaml's train stages depend on, by the same rule: bench.provenance.closure); and the packages whose
+# versions change the arithmetic.
+ENTRY = "bench.cli.training"
 PACKAGES = ("torch", "timm", "numpy")
 
 
 @functools.cache  # the code does not change under a running process
 def code_digest() -> str:
     """SHA-256 of the training code and the numeric packages' versions: stored trials and final runs made by
-    other code are not reused (a rerun after a change to bench/train retrains, as DVC's train stages do)."""
-    import hashlib
+    other code are not reused (a rerun after a change to the training code retrains, as DVC's train stages
+    do)."""
     from importlib.metadata import version
 
-    import bench
+    from bench.provenance import PACKAGE, closure, modules
 
-    root = Path(bench.__file__).parent
-    h = hashlib.sha256()
-    for part in CODE:
-        files = [root / part] if (root / part).is_file() else sorted((root / part).rglob("*.py"))
-        for f in files:
-            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
-    for name in PACKAGES:
-        h.update(f"{name}=={version(name)}\0".encode())
-    return h.hexdigest()
+    known = modules()
+    files = sorted(str(known[m].relative_to(PACKAGE)) for m in closure([ENTRY]))  # as bench/-relative paths
+    return digest([*(f.encode() + b"\0" + (PACKAGE / f).read_bytes() + b"\0" for f in files),
+                   *(f"{name}=={version(name)}\0" for name in PACKAGES)])
 
 
 def definition(study: Study, arm: str, base) -> str:
     """What a cell's trials depend on, hashed: its plan before the trial's parameters, its search space, the
     tuning protocol and the training code. The budget is not part of it: a larger budget continues the
     same trials."""
-    import hashlib
-    import json
     from importlib.metadata import version
 
     record = {"plan": base.to_json(), "space": [dataclasses.asdict(p) for p in study.arms[arm].space],
               "seed": study.tuning_seed, "startup": study.startup_trials, "every": study.report_every,
               "code": code_digest(), "sampler": {"TPESampler": SAMPLER, "optuna": version("optuna")}}
     record["plan"].pop("table_file", None)
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256(record)
 
 
 def counted(trial) -> bool:

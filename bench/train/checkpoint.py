@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.provenance import digest
 
 
 def write_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -36,17 +37,16 @@ def write_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 def weights_sha256(state: dict[str, Any]) -> str:
     """A digest of a state dict's names, dtypes, shapes and bytes: two runs with the same digest hold the
     same weights bit for bit, whether or not the weights themselves were kept."""
-    import hashlib
-
     import torch
 
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name]
-        if not isinstance(t, torch.Tensor):
-            continue
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        if t.numel():  # the raw bytes (a 0-d tensor viewed as one element first)
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+    def parts():
+        for name in sorted(state):
+            t = state[name]
+            if not isinstance(t, torch.Tensor):
+                continue
+            t = t.detach().cpu().contiguous()
+            yield f"{name}|{t.dtype}|{tuple(t.shape)}|"
+            if t.numel():  # the raw bytes (a 0-d tensor viewed as one element first)
+                yield t.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+    return digest(parts())

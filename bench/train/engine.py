@@ -1,4 +1,4 @@
-"""How a run uses its device: precision, memory format, compilation, fused optimizers.
+"""How a run uses its device: which one, precision, memory format, compilation, fused optimizers.
 
 On CUDA: bf16 autocast (when the card supports it), channels_last for
 convolutional models (where it helps: cuDNN's NHWC kernels; a ViT has one
@@ -9,8 +9,10 @@ else. Every choice is recorded in the run's metrics.
 
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +20,31 @@ import torch
 from bench.errors import BenchError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _gpus_present() -> str | None:
+    """A sign that this machine has NVIDIA GPUs (their device files), whatever torch can use."""
+    return next((p for p in ("/dev/nvidia0", "/dev/nvidiactl") if Path(p).exists()), None)
+
+
+def pick_device(requested: str = "auto") -> str:
+    """`auto`: CUDA when torch can use it, else the CPU; but never the CPU by accident on a machine with
+    GPUs (a driver older than torch's CUDA build, a CPU-only torch), where a run would take weeks."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        hidden = os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1")  # GPUs hidden on purpose
+        gpu = None if hidden else _gpus_present()
+        if gpu:
+            raise BenchError(f"device auto: this machine has NVIDIA GPUs ({gpu} exists) but torch "
+                             f"{torch.__version__} cannot use them (torch.cuda.is_available() is False; CUDA "
+                             f"build {torch.version.cuda or 'none: a CPU-only torch'}): usually a driver older "
+                             "than that CUDA build. Fix the driver or torch, or train on the CPU on purpose "
+                             "with --device cpu (params.yaml: train.device: cpu)")
+        return "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"device {requested!r} requested but CUDA is not available")
+    return requested
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,21 @@
 
     bench train --entry <id> --seed <n>     (DVC stage train@<id>-<n>)
 
-Top to bottom: seed everything; open the dataset (in memory or streaming);
-create the timm model (from scratch or a checkpoint, head reset / zeroed /
-kept); build the optimizer and schedule; run `steps` updates (plain or SAM,
-gradient accumulation, clipping, optional Polyak/EMA averaging and frozen
-BatchNorm) with a progress bar; evaluate top-1 on the test split (and extra
-evaluations such as ImageNet ReaL); return metrics with provenance.
-`steps: 0` evaluates the checkpoint as it is.
+train() reads top to bottom in phases: seed everything; the inputs (the
+dataset's spec and splits, the recipe's pipelines parsed once; in memory or
+streaming); the timm model (from scratch or a checkpoint, head reset / zeroed
+/ kept) on its engine, with its optimizer and schedule; restore a resume
+point; run `steps` updates (plain or SAM, gradient accumulation, clipping,
+optional Polyak/EMA averaging and frozen BatchNorm) with a progress bar;
+evaluate top-1 on the test split (and extra evaluations such as ImageNet
+ReaL); record metrics with provenance. `steps: 0` evaluates the checkpoint as
+it is.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,15 +29,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bench import provenance
-from bench.data.loader import eval_feed, in_memory, train_feed
-from bench.data.spec import DataSpec, Feed, data_spec
+from bench.data.loader import Inputs, pipelines
+from bench.data.spec import Feed, data_spec
 from bench.errors import BenchError
 from bench.train.models import create_model
 from bench.tables.recipe import Plan, Recipe
 from bench.train import distributed as ddp
 from bench.train import micro
 from bench.train import resume as resuming
-from bench.train.engine import make_engine
+from bench.train.engine import make_engine, pick_device
 from bench.train.evaluate import evaluate, record
 from bench.train.footprint import measure
 from bench.train.optim import build_mixer, build_optimizer, build_schedule
@@ -50,31 +51,6 @@ class TrainingDiverged(BenchError):
     def __init__(self, message: str, step: int):
         super().__init__(message)
         self.step = step
-
-
-def _gpus_present() -> str | None:
-    """A sign that this machine has NVIDIA GPUs (their device files), whatever torch can use."""
-    return next((p for p in ("/dev/nvidia0", "/dev/nvidiactl") if Path(p).exists()), None)
-
-
-def pick_device(requested: str = "auto") -> str:
-    """`auto`: CUDA when torch can use it, else the CPU; but never the CPU by accident on a machine with
-    GPUs (a driver older than torch's CUDA build, a CPU-only torch), where a run would take weeks."""
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        hidden = os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1")  # GPUs hidden on purpose
-        gpu = None if hidden else _gpus_present()
-        if gpu:
-            raise BenchError(f"device auto: this machine has NVIDIA GPUs ({gpu} exists) but torch "
-                             f"{torch.__version__} cannot use them (torch.cuda.is_available() is False; CUDA "
-                             f"build {torch.version.cuda or 'none: a CPU-only torch'}): usually a driver older "
-                             "than that CUDA build. Fix the driver or torch, or train on the CPU on purpose "
-                             "with --device cpu (params.yaml: train.device: cpu)")
-        return "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise BenchError(f"device {requested!r} requested but CUDA is not available")
-    return requested
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -127,72 +103,149 @@ class RunConfig:
     curve: Any = None
 
 
-def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfig(), holdout: float = 0.0,
+def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfig(),
           splits: tuple[str, str] | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Run one (entry, seed); returns (metrics, model state dict). Raises TrainingDiverged on NaN.
 
     `splits` = (train, eval) replaces the entry's train/test splits (the select
-    stage trains on the sweep split and scores on the held-out one). With
-    `holdout` > 0 the last fraction of the training split is held out instead.
+    stage trains on the sweep split and scores on the held-out one).
     With `run.run_dir`, the run saves run_dir/resume.pt every `run.checkpoint_every`
     steps and on SIGTERM, and resumes from it when it exists (bench.train.resume).
     """
-    recipe, ds = plan.recipe, plan.dataset
-    # Provenance as of the start: the code's commit (dirty if the code or this table differ) and the table's hash.
-    table = (plan.table_file,) if plan.table_file else ()
-    origin = {"git_commit": provenance.git_commit(*table), "table_file": plan.table_file,
-              "table_sha256": provenance.file_sha256(plan.table_file)}
+    recipe = plan.recipe
+    origin = _origin(plan)  # provenance as of the start
     world, device = ddp.setup(pick_device(run.device))
     _check_world(recipe, world)
     generator = seed_everything(seed)
+
+    # Inputs: the dataset's spec and splits and the recipe's pipelines, parsed once; the feeds come from them.
+    ds = plan.dataset
     train_split, test_split = splits or (ds.train_split, ds.test_split)
-    spec = data_spec(ds, data_dir)
-    steps = recipe.steps
-    num_classes = None if recipe.head == "keep" else spec.num_classes
-    model = create_model(plan.model, num_classes, _in_chans(spec, recipe), plan.model_kwargs, plan.checkpoint,
-                         zero_head=recipe.head == "zeros", pos_embed_resample=recipe.pos_embed_resample)
+    inputs = Inputs(data_spec(ds, data_dir), pipelines(recipe.preprocess), train_split, test_split, data_dir,
+                    device, world.rank, world.size)
+    # The model on its engine, the optimizer, the schedule (and the Polyak average).
+    net = _build(plan, inputs, run, device, world)
+    # Restore: the resume point, if there is one, and the training feed from its step on.
+    point = resuming.point(run.run_dir, recipe.steps, plan.to_json(), seed, net.engine.record(), world, device,
+                           f"{plan.entry} seed {seed}")
+    feed = (inputs.train(recipe.batch_size, generator, seed, point.start, ds.label_noise, ds.noise_seed)
+            if recipe.steps > 0 else None)
+    if point.saved:
+        resuming.restore(point.saved, model=net.model, optimizer=net.optimizer, schedule=net.schedule,
+                         ema=net.ema, generator=generator, feed=feed)
+        print(f"{plan.entry} seed {seed}: resuming from step {point.start} ({point.path})", flush=True)
+
+    # The steps.
+    clock, cap_record, loss = _train_steps(plan, seed, inputs, net, feed, generator, point, run, world)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = clock.elapsed()
+    if feed is not None and hasattr(feed.batches, "close"):
+        feed.batches.close()  # the training loader's workers and prefetched batches go before evaluation
+
+    # Evaluate: with Polyak averaging the averaged weights are the cell's value, the raw ones recorded beside.
+    ddp.average_buffers(net.model)
+    final = net.ema.module if net.ema is not None else net.model
+    metrics: dict[str, Any] = {"entry": plan.entry, "table": plan.table, "seed": seed, "status": "ok"}
+    test = _evaluate(metrics, plan, inputs, final, net, splits)
+
+    # Record.
+    metrics.update(_record(recipe, inputs, feed, test, loss, point.start, wall, clock, world, device))
+    metrics.update({"engine": net.engine.record(), **cap_record, "device": device,
+                    "device_name": provenance.device_name(device), **origin,
+                    "packages": provenance.package_versions()})
+    if point.path is not None and point.path.exists():
+        point.path.unlink()  # the run is complete: nothing to resume
+    return metrics, final.state_dict()
+
+
+def _origin(plan: Plan) -> dict[str, Any]:
+    """The code's commit (dirty if the code or this table differ) and the table's hash."""
+    table = (plan.table_file,) if plan.table_file else ()
+    return {"git_commit": provenance.git_commit(*table), "table_file": plan.table_file,
+            "table_sha256": provenance.file_sha256(plan.table_file)}
+
+
+@dataclass
+class _Net:
+    """The model and what updates it."""
+
+    model: torch.nn.Module
+    engine: Any
+    wrapped: torch.nn.Module  # distributed: the DDP wrapper
+    forward: Any  # the wrapper, compiled when the engine compiles
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    ema: Any
+
+
+def _build(plan: Plan, inputs: Inputs, run: RunConfig, device: str, world) -> _Net:
+    """The timm model (from scratch or a checkpoint, head reset / zeroed / kept) on its engine, the
+    optimizer, the schedule and the Polyak average."""
+    recipe = plan.recipe
+    model = create_model(plan.model, _head_classes(plan, inputs), inputs.in_chans, plan.model_kwargs,
+                         plan.checkpoint, zero_head=recipe.head == "zeros",
+                         pos_embed_resample=recipe.pos_embed_resample)
     engine = make_engine(device, model, run.precision, run.channels_last, run.compile)
     model = engine.prepare(model)
     wrapped = ddp.wrap(model, world, device)
     forward = torch.compile(wrapped) if engine.compile else wrapped
-    decay_in_loss = recipe.weight_decay_mode == "loss"
-    optimizer = build_optimizer(model, recipe.optimizer, decay_in_loss, **engine.optimizer_kwargs())
+    optimizer = build_optimizer(model, recipe.optimizer, recipe.weight_decay_mode == "loss",
+                                **engine.optimizer_kwargs())
     schedule = build_schedule(optimizer, recipe)
     ema = None
     if recipe.ema is not None:
         from timm.utils import ModelEmaV3  # Polyak averaging, as ViT Table 2's ImageNet column
 
         ema = ModelEmaV3(model, decay=recipe.ema)
-    resume_name = resuming.RESUME_FILE if not world.active else f"resume.rank{world.rank}.pt"
-    resume_path = Path(run.run_dir) / resume_name if run.run_dir is not None and steps else None
-    fp = resuming.fingerprint(plan.to_json(), seed, engine.record())
-    saved = resuming.load(resume_path, fp)
-    if world.active and not ddp.same_step(saved["step"] if saved else 0, device):
-        print(f"{plan.entry} seed {seed}: the ranks' resume points are at different steps (a kill during a "
-              "save); every rank starts from step 0", file=sys.stderr, flush=True)
-        saved = None
-    start = saved["step"] if saved else 0
-    feed = held = None
-    if steps > 0:
-        feed, held = train_feed(spec, train_split, ds, recipe, data_dir, generator, device, holdout, seed, start,
-                                world.rank, world.size)
-    state = _State(model, optimizer, schedule, ema, generator, feed)
-    if saved:
-        resuming.restore(saved, model=model, optimizer=optimizer, schedule=schedule, ema=ema,
-                         generator=generator, feed=feed)
-        print(f"{plan.entry} seed {seed}: resuming from step {start} ({resume_path})", flush=True)
+    return _Net(model, engine, wrapped, forward, optimizer, schedule, ema)
 
+
+def _train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
     model.train()
-    if recipe.freeze_bn:  # SAM's fine-tuning: BatchNorm used as at test time
+    if freeze_bn:  # SAM's fine-tuning: BatchNorm used as at test time
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.eval()
-    mixer = build_mixer(recipe, spec.num_classes)
-    cap, micro_record = micro.resolve(
+
+
+def _train_steps(plan: Plan, seed: int, inputs: Inputs, net: _Net, feed: Feed | None, generator,
+                 point: resuming.Point, run: RunConfig, world) -> tuple[_Clock, dict[str, Any], torch.Tensor]:
+    """Steps `point.start` to `recipe.steps`, saving resume points on the way; returns (the run's clock, the
+    micro-batch record, the last loss)."""
+    recipe, model, device = plan.recipe, net.model, net.engine.device
+    _train_mode(model, recipe.freeze_bn)
+    mixer = build_mixer(recipe, inputs.spec.num_classes)
+    cap, cap_record = micro.resolve(
         run.micro_batch, recipe, world.size, model, lambda: measure(
-            plan.model, plan.model_kwargs, recipe.resolution, _in_chans(spec, recipe), num_classes),
+            plan.model, plan.model_kwargs, recipe.resolution, inputs.in_chans, _head_classes(plan, inputs)),
         torch.cuda.get_device_properties(device).total_memory if device.startswith("cuda") else None,
-        engine.precision)
+        net.engine.precision)
+    step_fn = _step_fn(recipe, net, mixer, cap, world)
+    clock = _Clock(point.saved["wall_time_s"] if point.saved else 0.0)
+
+    def checkpoint(step_done: int) -> None:
+        resuming.save(point.path, fp=point.fp, step=step_done, wall=clock.elapsed(), model=model,
+                      optimizer=net.optimizer, schedule=net.schedule, ema=net.ema, generator=generator,
+                      feed_state=feed.state() if feed.state else None)
+
+    def score() -> float:  # the learning curve's point: top-1 on the evaluation split now, then back to training
+        top1 = evaluate(model, inputs.eval(recipe.eval_batch_size))[0]
+        _train_mode(model, recipe.freeze_bn)
+        return top1
+
+    log = StepLog(run.run_dir if world.main else None, recipe.steps, point.start, recipe.batch_size)
+    try:
+        loss = _steps(f"{plan.entry} seed {seed}", recipe.steps, point.start, net, feed, step_fn, world, run,
+                      point.path, checkpoint, log, score)
+    finally:
+        log.close()
+    return clock, cap_record, loss
+
+
+def _step_fn(recipe: Recipe, net: _Net, mixer, cap: int | None, world):
+    """One optimizer update on a batch (plain or SAM, accumulation, clipping, mixing); returns its loss."""
+    decay_in_loss = recipe.weight_decay_mode == "loss"
 
     def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # soft targets (mixed) carry their smoothing
         return F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing if y.dim() == 1 else 0.0)
@@ -203,108 +256,57 @@ def train(plan: Plan, seed: int, data_dir: str | Path, run: RunConfig = RunConfi
             x, y = mixer(x, y.to(x.device))
         micro_steps = max(1, -(-recipe.accum_steps // world.size))  # this device's share of the micro-batches
         l2 = opt.weight_decay if decay_in_loss else 0.0
-        sync = {"no_sync": ddp.no_sync(wrapped)}
+        sync = {"no_sync": ddp.no_sync(net.wrapped)}
         if sam is not None:
-            return sam_step(forward, optimizer, loss_fn, x, y, sam.rho, sam.adaptive, recipe.grad_clip,
-                            micro_steps, sam.m, l2, engine.autocast,
+            return sam_step(net.forward, net.optimizer, loss_fn, x, y, sam.rho, sam.adaptive, recipe.grad_clip,
+                            micro_steps, sam.m, l2, net.engine.autocast,
                             all_reduce=ddp.all_reduce_mean if world.active else None, micro_batch=cap, **sync)
-        return sgd_step(forward, optimizer, loss_fn, x, y, recipe.grad_clip, micro_steps, l2, engine.autocast,
-                        micro_batch=cap, **sync)
+        return sgd_step(net.forward, net.optimizer, loss_fn, x, y, recipe.grad_clip, micro_steps, l2,
+                        net.engine.autocast, micro_batch=cap, **sync)
 
-    clock = _Clock(saved["wall_time_s"] if saved else 0.0)
+    return step_fn
 
-    def checkpoint(step_done: int) -> None:
-        resuming.save(resume_path, fp=fp, step=step_done, wall=clock.elapsed(), model=model, optimizer=optimizer,
-                      schedule=schedule, ema=ema, generator=generator,
-                      feed_state=state.feed.state() if state.feed.state else None)
 
-    def score() -> float:  # the learning curve's point: top-1 on the evaluation split now, then back to training
-        if steps and holdout:
-            raise BenchError("a learning curve needs an evaluation split (splits), not a fraction hold-out")
-        top1 = evaluate(model, eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size))[0]
-        model.train()
-        for m in model.modules() if recipe.freeze_bn else ():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.eval()
-        return top1
-
-    log = StepLog(run.run_dir if world.main else None, steps, start, recipe.batch_size)
-    try:
-        loss = _steps(f"{plan.entry} seed {seed}", steps, start, state, step_fn, engine, world, run, resume_path,
-                      checkpoint, log, score)
-    finally:
-        log.close()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    wall = clock.elapsed()
-    if feed is not None and hasattr(feed.batches, "close"):
-        feed.batches.close()  # the training loader's workers and prefetched batches go before evaluation
-        state.feed = None
-
-    ddp.average_buffers(model)
-    # With Polyak averaging the averaged weights are the cell's value; the raw weights are recorded beside them.
-    final = ema.module if ema is not None else model
-
-    def test_feed() -> Feed:  # a Feed is one pass: a second evaluation reads the split again
-        return eval_feed(spec, test_split, recipe, data_dir, device, world.rank, world.size)
-
-    if held is not None and ema is not None:
-        raise BenchError("Polyak averaging (recipe.ema) with a fraction hold-out is not supported; "
-                         "use sweep splits")
-    test = held or test_feed()
-    metrics: dict[str, Any] = {"entry": plan.entry, "table": plan.table, "seed": seed, "status": "ok"}
-    extra = [(x.key.removesuffix("_err"), data_spec(x.name, data_dir), x.split)
-             for x in (ds.extra_eval if held is None and not splits else ())]
-    for suffix, weights in (("", final), ("_raw", model if ema is not None else None)):
+def _evaluate(metrics: dict[str, Any], plan: Plan, inputs: Inputs, final: torch.nn.Module, net: _Net,
+              splits: tuple[str, str] | None) -> Feed:
+    """Top-1 (and top-5) of the final weights on the test split and the extra evaluations, into `metrics`;
+    with Polyak averaging, of the raw weights too (suffix _raw). Returns the first test feed."""
+    size = plan.recipe.eval_batch_size
+    test = inputs.eval(size)
+    extra = [(x.key.removesuffix("_err"), data_spec(x.name, inputs.data_dir), x.split)
+             for x in (plan.dataset.extra_eval if not splits else ())]
+    for suffix, weights in (("", final), ("_raw", net.model if net.ema is not None else None)):
         if weights is None:
             continue
-        with engine.autocast():
-            record(metrics, "top1", suffix, evaluate(weights, test if not suffix else test_feed()))
-            for base, extra_spec, split in extra:
-                record(metrics, base, suffix, evaluate(weights, eval_feed(extra_spec, split, recipe, data_dir,
-                                                                          device, world.rank, world.size)))
-    metrics.update({
-        "train_loss": float(loss), "steps": steps,
-        "epochs": round(steps * recipe.batch_size / feed.size, 3) if feed else 0.0,
-        "train_examples": feed.size if feed else 0, "test_examples": test.size,
-        "train_split": train_split if steps else None, "test_split": test_split if held is None else "holdout",
-    })
-    images = (steps - start) * recipe.batch_size
-    this_session = wall - clock.offset
-    metrics.update({
-        "wall_time_s": round(wall, 3),
-        "images_per_s": round(images / this_session, 1) if images and this_session > 0 else None,
-        "resumed_from_step": start or None,
-        "peak_memory_mb": round(_peak_memory_mb(device), 1),
-        "device_hours": round(wall * world.size / 3600.0, 6),
-        "devices": world.size,
-        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "started_at": clock.started_at,
-        "engine": engine.record(),
-        **micro_record,
-        "device": device,
-        "device_name": provenance.device_name(device),
-        **origin,
-        "packages": provenance.package_versions(),
-    })
-    if resume_path is not None and resume_path.exists():
-        resume_path.unlink()  # the run is complete: nothing to resume
-    return metrics, final.state_dict()
+        with net.engine.autocast():
+            record(metrics, "top1", suffix, evaluate(weights, test if not suffix else inputs.eval(size)))
+            for base, spec, split in extra:
+                record(metrics, base, suffix, evaluate(weights, inputs.eval(size, spec, split)))
+    return test
 
 
-@dataclass
-class _State:
-    """What the steps change (and a resume point saves)."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: Any
-    ema: Any
-    generator: torch.Generator
-    feed: Feed | None
+def _head_classes(plan: Plan, inputs: Inputs) -> int | None:
+    """The classifier's classes; None keeps the checkpoint's head."""
+    return None if plan.recipe.head == "keep" else inputs.spec.num_classes
 
 
-def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, world, run: RunConfig,
+def _record(recipe: Recipe, inputs: Inputs, feed: Feed | None, test: Feed, loss: torch.Tensor, start: int,
+            wall: float, clock: _Clock, world, device: str) -> dict[str, Any]:
+    """What the run did and what it cost."""
+    steps = recipe.steps
+    images, this_session = (steps - start) * recipe.batch_size, wall - clock.offset
+    return {"train_loss": float(loss), "steps": steps,
+            "epochs": round(steps * recipe.batch_size / feed.size, 3) if feed else 0.0,
+            "train_examples": feed.size if feed else 0, "test_examples": test.size,
+            "train_split": inputs.train_split if steps else None, "test_split": inputs.test_split,
+            "wall_time_s": round(wall, 3),
+            "images_per_s": round(images / this_session, 1) if images and this_session > 0 else None,
+            "resumed_from_step": start or None, "peak_memory_mb": round(_peak_memory_mb(device), 1),
+            "device_hours": round(wall * world.size / 3600.0, 6), "devices": world.size,
+            "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "started_at": clock.started_at}
+
+
+def _steps(label: str, steps: int, start: int, net: _Net, feed: Feed | None, step_fn, world, run: RunConfig,
            resume_path: Path | None, checkpoint, log: StepLog, score) -> torch.Tensor:
     """The optimizer steps from `start` to `steps`; returns the last loss.
 
@@ -312,7 +314,7 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
     """
     import signal
 
-    feed, schedule, ema, model = state.feed, state.schedule, state.ema, state.model
+    engine, schedule, ema, model = net.engine, net.schedule, net.ema, net.model
     loss = torch.zeros(())
     device = engine.device
     first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, on the device
@@ -329,7 +331,7 @@ def _steps(label: str, steps: int, start: int, state: _State, step_fn, engine, w
             x, y = next(feed.batches)
             if world.active and not feed.sharded:  # in-memory data: every rank drew the global batch
                 x, y = ddp.shard(x, world), ddp.shard(y, world)
-            lr = state.optimizer.param_groups[0]["lr"]  # this step's
+            lr = net.optimizer.param_groups[0]["lr"]  # this step's
             loss = step_fn(engine.batch(x), y)
             schedule.step()
             if ema is not None:
@@ -384,7 +386,3 @@ def _check_world(recipe: Recipe, world) -> None:
         raise BenchError(f"{world.size} devices: batch_size {recipe.batch_size} must split evenly, and SAM's m "
                          f"({m}) must divide each device's {share} examples")
 
-
-def _in_chans(spec: DataSpec, recipe: Recipe) -> int:
-    """Channels the model sees: in-memory data keep theirs (digits: 1); streamed images are RGB."""
-    return spec.fixed_shape[-1] if in_memory(spec, recipe) and len(spec.fixed_shape) == 3 else 3

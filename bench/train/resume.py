@@ -11,16 +11,17 @@ leaves it in place); it is deleted when the run completes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from bench.provenance import json_sha256
+from bench.train import distributed as ddp
 from bench.train.checkpoint import write_checkpoint
 
 RESUME_FILE = "resume.pt"
@@ -28,8 +29,35 @@ RESUME_FILE = "resume.pt"
 
 def fingerprint(plan: dict[str, Any], seed: int, engine: dict[str, Any]) -> str:
     """What must not change between the stopped run and the resumed one."""
-    text = json.dumps({"plan": plan, "seed": seed, "engine": engine}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json_sha256({"plan": plan, "seed": seed, "engine": engine})
+
+
+@dataclass(frozen=True)
+class Point:
+    """Where a run starts: the state saved by an earlier run of it (None: step 0), and where it saves its own."""
+
+    path: Path | None  # None: the run saves no resume point
+    fp: str  # what a saved state must have been written for
+    saved: dict[str, Any] | None
+
+    @property
+    def start(self) -> int:
+        return self.saved["step"] if self.saved else 0
+
+
+def point(run_dir: str | Path | None, steps: int, plan: dict[str, Any], seed: int, engine: dict[str, Any],
+          world, device: str, label: str) -> Point:
+    """The run's resume point under `run_dir` (one file per rank), if one was saved for this very run. The
+    ranks of a distributed run agree: all resume from the same step, or all start over."""
+    name = RESUME_FILE if not world.active else f"resume.rank{world.rank}.pt"
+    path = Path(run_dir) / name if run_dir is not None and steps else None
+    fp = fingerprint(plan, seed, engine)
+    saved = load(path, fp)
+    if world.active and not ddp.same_step(saved["step"] if saved else 0, device):
+        print(f"{label}: the ranks' resume points are at different steps (a kill during a save); every rank "
+              "starts from step 0", file=sys.stderr, flush=True)
+        saved = None
+    return Point(path, fp, saved)
 
 
 def save(path: Path, *, fp: str, step: int, wall: float, model, optimizer, schedule, ema, generator,

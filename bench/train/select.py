@@ -25,14 +25,13 @@ choice is written.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
 from bench.io import read_json, write_json
+from bench.provenance import json_sha256
 from bench.tables.recipe import Plan
 from bench.train.distributed import world_from_env
 from bench.train.loop import RunConfig, TrainingDiverged, train
@@ -44,8 +43,7 @@ def _trial(trial: Plan, seed: int, splits: tuple[str, str], data_dir: str | Path
            trial_dir: Path | None) -> dict[str, Any]:
     """One grid value's outcome, {"top1": ...} or {"failed": reason}: from its done.json when this very
     trial finished before, else trained (resuming from the value's resume point if there is one)."""
-    key = hashlib.sha256(json.dumps([trial.to_json(), seed, splits], sort_keys=True, default=str).encode()
-                         ).hexdigest()
+    key = json_sha256([trial.to_json(), seed, splits])
     done = trial_dir / DONE if trial_dir is not None else None
     if done is not None and done.is_file():
         record = read_json(done, "")
