@@ -6,7 +6,6 @@ import os
 import stat
 import subprocess
 import textwrap
-import time
 
 import pandas as pd
 import pytest
@@ -102,10 +101,8 @@ def test_a_misspelt_model_argument_fails_validation_on_the_meta_device():
 
     text = table(entry("vit_a", "a", PUB).replace("depth: 1", "dept: 1")).replace(
         "model_kwargs.depth:", "model_kwargs.dept:")
-    start = time.perf_counter()
     with pytest.raises(TableError) as err:
         check_resources({"t1": parse_table("t.yaml", text)})
-    assert time.perf_counter() - start < 30  # no weights are allocated
     message = str(err.value)
     assert "entries.vit_a.model_kwargs.dept" in message and "did you mean 'depth'" in message
 
@@ -218,15 +215,15 @@ def test_plan_prunes_the_outputs_of_entries_no_table_has(tmp_path):
     assert [p.name for p in (tmp_path / "select").iterdir()] == ["kept.json"]
 
 
-def test_prepare_offline_records_downloads_unavailable_in_seconds_and_builds_the_digits_quietly(tmp_path, capsys):
-    from bench.data.prepare import prepare
+def test_prepare_offline_records_downloads_unavailable_without_probing_and_builds_the_digits_quietly(
+        tmp_path, capsys, monkeypatch):
+    from bench.data import prepare as preparing
 
-    text = table(entry("vit_a", "a", PUB) + entry("vit_b", "b", PUB).replace("sklearn_digits", "cifar10"))
-    tables = {"t1": parse_table("t.yaml", text)}
-    start = time.perf_counter()
-    manifest = prepare(tables, tmp_path / "tfds", tmp_path / "manual", offline=True)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 30
+    def no_probe(*a, **k):
+        raise AssertionError("--offline must not probe the network")
+
+    monkeypatch.setattr(preparing, "network", no_probe)
+    manifest = preparing.prepare(["sklearn_digits", "cifar10"], tmp_path / "tfds", tmp_path / "manual", offline=True)
     assert manifest["sklearn_digits"]["status"] == "ok"
     assert manifest["cifar10"]["status"] == "unavailable"
     assert "no network (--offline given)" in manifest["cifar10"]["reason"]

@@ -14,7 +14,8 @@ def cmd_prepare(args) -> int:
     from bench.tables.params import selected_suite
 
     params, tables = selected_suite(args.params)
-    manifest = prepare(tables, args.data_dir, args.manual_dir, offline=args.offline)
+    names = {n for t in tables.values() for e in t.entries.values() if e.runs for n in e.dataset.names}
+    manifest = prepare(sorted(names), args.data_dir, args.manual_dir, offline=args.offline)
     write_json(args.manifest, manifest)
     bad = [k for k, v in manifest.items() if v["status"] != "ok"]
     print(f"wrote {args.manifest}: {len(manifest) - len(bad)} datasets ready"

@@ -22,16 +22,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.tables.table import Table
-
-
-def datasets_of(tables: dict[str, Table]) -> list[str]:
-    names = set()
-    for t in tables.values():
-        for e in t.entries.values():
-            if e.runs:
-                names.update(e.dataset.names)
-    return sorted(names)
 
 
 def _manual_hint(builder, manual_dir: Path) -> str | None:
@@ -103,10 +93,10 @@ def prepare_one(name: str, data_dir: Path, manual_root: Path,
             "num_bytes": int(sum(v.num_bytes for v in info.splits.values()))}
 
 
-def prepare(tables: dict[str, Table], data_dir: str | Path, manual_root: str | Path,
+def prepare(names: list[str], data_dir: str | Path, manual_root: str | Path,
             offline: bool = False) -> dict[str, dict]:
-    """Build every dataset of the tables. The network is probed once, and only when a dataset that is not
-    built yet may need a download; `offline` skips the probe (no downloads at all)."""
+    """Build the named TFDS datasets. The network is probed once, and only when a dataset that is not built
+    yet may need a download; `offline` skips the probe (no downloads at all)."""
     probed: list[str | None] = []
 
     def offline_reason() -> str | None:
@@ -118,7 +108,7 @@ def prepare(tables: dict[str, Table], data_dir: str | Path, manual_root: str | P
         return probed[0]
 
     manifest = {}
-    for name in datasets_of(tables):
+    for name in sorted(set(names)):
         record = prepare_one(name, Path(data_dir), Path(manual_root), offline_reason)
         manifest[name] = record
         if record["status"] == "ok":

@@ -8,8 +8,10 @@ the protocol choices behind them. A plan (`plan/<entry>.json`, written by
 file and the fingerprint a resumed run checks stay stable.
 
 Adding a recipe field: one `spec()` field here (and, if it relates to
-others, one line in the part's `check`), then use it in bench/train or
-bench/data.
+others, a line in the part's `check`), its use in bench/train or bench/data,
+and its source in every table file's `sources:` (every field that reaches a
+run has one: `bench validate` names each table that lacks it) and the
+generated reference in experiments/README.md (`bench schema`).
 """
 
 from __future__ import annotations
@@ -302,6 +304,3 @@ class Plan:
 
     def with_recipe(self, **changes: Any) -> Plan:
         return dataclasses.replace(self, recipe=dataclasses.replace(self.recipe, **changes))
-
-    def with_dataset(self, **changes: Any) -> Plan:
-        return dataclasses.replace(self, dataset=dataclasses.replace(self.dataset, **changes))
