@@ -32,6 +32,7 @@ def test_sam_doubles_the_training_flops_and_the_sweep_is_one_run_per_grid_value(
     assert len(cache) == 1  # one model, built once
 
 
+@pytest.mark.slow
 def test_suite_cost_prints_totals_and_the_micro_batch_that_fits_the_card():
     tables = load_tables([ROOT / "experiments/vit/table2.yaml", ROOT / "experiments/vit/table9_vtab.yaml"])
     text = suite_cost(tables, 3, "H100", 0.4, 8)

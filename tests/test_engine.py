@@ -99,6 +99,7 @@ def test_metrics_record_the_engine_and_costs(digits_dir):
                                                                                      abs=1e-6)
 
 
+@pytest.mark.slow
 def test_streaming_data_resume_to_the_same_weights(tmp_path, monkeypatch):
     """JPEG-style data through DataLoader: per-example seeds make the resumed batches identical."""
     from dummy_sources import prepare_from_dummy
@@ -167,6 +168,7 @@ print(json.dumps([before, len(multiprocessing.active_children())]))
 """
 
 
+@pytest.mark.slow
 def test_closing_the_training_feed_ends_its_loader_workers(tmp_path):
     """The loop closes the training feed before evaluation: its DataLoader workers (and the batches they
     prefetched) are gone, instead of living through the evaluation."""

@@ -39,6 +39,7 @@ GOOD = textwrap.dedent("""\
     + "entries:\n", 1)
 
 
+@pytest.mark.slow
 def test_shipped_tables_validate(monkeypatch):
     from bench.tables.params import load_all
     from bench.train.preflight import check_resources

@@ -150,6 +150,7 @@ KEYS = ["version", "id", "metric", "margin", "dispersion", "layout", "entries", 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(KEYS), documents, st.sampled_from(["row", "column", "model", "recipe", "dataset",
                                                           "published", "checkpoint", "derived"]), documents)
+@pytest.mark.slow
 def test_fuzz_one_field_of_a_good_table(top_key, top_value, entry_key, entry_value):
     doc = yaml.safe_load(GOOD)
     doc[top_key] = top_value

@@ -306,6 +306,7 @@ def test_record_reference_writes_or_adds_an_entrys_published_line():
     assert again.entries["vit_a"].published.value == 91.0 and again.entries["vit_a"].published.source.endswith("y")
 
 
+@pytest.mark.slow
 def test_the_readmes_preview_of_a_suite_works_before_it_ever_ran(tmp_path):
     from conftest import copy_repo
 
@@ -318,6 +319,7 @@ def test_the_readmes_preview_of_a_suite_works_before_it_ever_ran(tmp_path):
     assert "select@" in listed.stdout and "train@" in listed.stdout and "-2 " in listed.stdout
 
 
+@pytest.mark.slow
 def test_dvc_keeps_a_persisted_metrics_file_when_its_stage_fails(tmp_path):
     """What dvc.yaml's `persist: true` on metrics.json buys: a failed rerun leaves the previous result."""
     run = lambda *a: subprocess.run(a, cwd=tmp_path, capture_output=True, text=True)  # noqa: E731

@@ -139,6 +139,7 @@ def test_a_diverged_grid_value_is_recorded_and_the_choice_made_among_the_rest(di
         select_value(as_plan(plan), digits_dir, RunConfig("cpu", progress=False))
 
 
+@pytest.mark.slow
 def test_stream_loader_workers_are_deterministic(tmp_path):
     """In fresh processes (no TensorFlow loaded), DataLoader workers give the same run twice for a seed."""
     import subprocess

@@ -49,8 +49,9 @@ TABLE = textwrap.dedent("""\
     """).replace("PREPROCESS", PREPROCESS).replace("SOURCES\n", sources_block())
 
 
-@pytest.fixture
-def judged(tmp_path):
+@pytest.fixture(scope="module")
+def _judged_once(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("judged")
     table = parse_table("t.yaml", TABLE)
     for entry, values in (("ea", [90.0, 90.1, 89.9]), ("eb", [70.0, 70.2, 69.9])):
         for seed, v in enumerate(values):
@@ -59,6 +60,13 @@ def judged(tmp_path):
                         "device_name": "cpu", "wall_time_s": 1.0, "packages": {"torch": "x"}})
     runs = collect({"t1": table}, [0, 1, 2, 3], tmp_path / "runs")
     return table, runs, judge({"t1": table}, runs)
+
+
+@pytest.fixture
+def judged(_judged_once):
+    """The table, its collected runs and verdicts (computed once a module; each test gets its own copies)."""
+    table, runs, verdicts = _judged_once
+    return table, runs.copy(), verdicts.copy()
 
 
 def test_collect_marks_missing_runs(judged):
@@ -315,6 +323,7 @@ def test_learning_curves_from_the_runs_per_step_logs(judged, tmp_path):
     assert html.count("training loss") >= 1
 
 
+@pytest.mark.slow
 def test_dvc_metrics_diff_names_the_cell_that_moved(judged, tmp_path):
     """results/summary.json keeps per-cell means and deltas under the entry's id: `dvc metrics diff`
     between two revisions shows which cell moved and by how much."""

@@ -55,6 +55,7 @@ def test_no_file_under_bench_exceeds_400_lines():
     assert not long, long
 
 
+@pytest.mark.slow
 def test_validate_imports_neither_pandas_nor_scipy():
     code = ("import sys; from bench.cli import main; rc = main(['validate']); "
             "print(rc, sorted(m for m in ('pandas', 'scipy') if m in sys.modules))")

@@ -197,6 +197,7 @@ def _direct_stratified(samples, statistic, draws=20000, seed=1):
     return np.percentile(stats_, [2.5, 97.5])
 
 
+@pytest.mark.slow
 def test_aggregates_match_a_direct_computation():
     runs = _runs(VALUES)
     iqm, poi = analyze.aggregate(runs, ["base", "new", "worse"], [("new", "base"), ("worse", "base")])
@@ -218,6 +219,7 @@ def test_aggregates_match_a_direct_computation():
     assert poi.set_index("variant").loc["worse", "verdict"] == analyze.HURTS
 
 
+@pytest.mark.slow
 def test_a_fully_separated_three_against_three_is_not_enough_for_a_verdict():
     """P(X > Y) = 1 with a bootstrap CI of [1, 1], but the exact permutation p is 1 / C(6, 3) = 0.05 one-sided:
     0.10 two-sided, no verdict at alpha 0.05."""
@@ -294,6 +296,7 @@ def test_a_dataset_may_start_from_its_own_entry_with_its_own_changes(tables):
     assert "datasets.p2.entry" in str(err.value)
 
 
+@pytest.mark.slow
 def test_the_cost_estimate_doubles_for_sam_and_adds_up(tables):
     from bench.scale.cost import study_cost
     from bench.tables.study import load_study
@@ -312,6 +315,7 @@ def test_the_cost_estimate_doubles_for_sam_and_adds_up(tables):
     assert f"tuning at most {total:,.1f}"[:-2] in text  # the rows add up to the total (to rounding)
 
 
+@pytest.mark.slow
 def test_study_use_writes_the_cells_into_params(tmp_path, monkeypatch):
     import shutil
 
@@ -342,6 +346,7 @@ def test_trials_of_another_definition_are_set_aside_not_reused(tables, tmp_path,
     assert first["value"] is not None
 
 
+@pytest.mark.slow
 def test_analyze_with_no_study_cells_writes_an_empty_summary(tmp_path, capsys):
     import shutil
 
@@ -356,3 +361,20 @@ def test_analyze_with_no_study_cells_writes_an_empty_summary(tmp_path, capsys):
     assert main(["--params", str(tmp_path / "params.yaml"), "study", "analyze", "--out-dir", str(tmp_path / "s"),
                  "--results-dir", str(tmp_path / "r")]) == 0
     assert json.loads((tmp_path / "r" / "summary.json").read_text()) == {}
+
+
+def test_the_committed_study_analyses_to_its_committed_results_and_renders(tmp_path):
+    """`bench study analyze` over the committed cells' records gives back the committed effects and
+    aggregates (a known answer for bench.study.results), and the report's study section renders them."""
+    import pandas as pd
+
+    from bench.cli import main
+    from bench.report.studies import sections
+
+    assert main(["study", "analyze", "--out-dir", "studies", "--results-dir", str(tmp_path)]) == 0
+    for name in ("effects.csv", "iqm.csv", "poi.csv", "arms.csv"):
+        ours = pd.read_csv(tmp_path / "embedded_study" / name)
+        committed = pd.read_csv(f"results/studies/embedded_study/{name}")
+        pd.testing.assert_frame_equal(ours, committed, check_exact=False, rtol=1e-9)
+    (study,) = sections(str(tmp_path))
+    assert study["forest"].startswith("<svg") and len(study["cells"]) == 10

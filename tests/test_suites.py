@@ -109,13 +109,13 @@ def test_bench_published_cli(tmp_path):
     assert "ViT,Table 2,vit_t2_l16_jft_flowers,oxford_flowers102,top1,99.74,0.00,std,3" in out.splitlines()
 
 
-@pytest.mark.parametrize("suite,tables", [
+@pytest.mark.parametrize("suite,tables", [  # one suite in the fast set, the others in the slow one
     ("vit_table2", {"vit_table2", "vit_table9"}),
-    ("vit_table5", {"vit_table5_i21k"}),
-    ("sam_table10", {"sam_table10", "sam_table3"}),
-    ("timm_sam", {"timm_vit_sam", "timm_vit_sam_top5"}),
-    ("sam_table1", {"sam_table1"}),
-    ("sam_table2", {"sam_table2", "sam_table2_top5"}),
+    pytest.param("vit_table5", {"vit_table5_i21k"}, marks=pytest.mark.slow),
+    pytest.param("sam_table10", {"sam_table10", "sam_table3"}, marks=pytest.mark.slow),
+    pytest.param("timm_sam", {"timm_vit_sam", "timm_vit_sam_top5"}, marks=pytest.mark.slow),
+    pytest.param("sam_table1", {"sam_table1"}, marks=pytest.mark.slow),
+    pytest.param("sam_table2", {"sam_table2", "sam_table2_top5"}, marks=pytest.mark.slow),
 ])
 def test_suite_expands_to_one_stage_per_entry_and_seed(suite, tables, tmp_path):
     """`bench suite use` then DVC's own expansion of dvc.yaml (`dvc stage list`), without running anything."""
