@@ -134,14 +134,15 @@ def closure(roots: Iterable[str], package: Path = PACKAGE) -> set[str]:
     bench/cli/__init__.py imports every subcommand group, whose handlers a stage does not run). What a
     DVC stage depends on (tests/test_structure.py), and what the study's code digest hashes."""
     known = modules(package)
-    seen, todo = set(), [(r, False) for r in roots]
+    seen: dict[str, bool] = {}  # module -> whether its function-level imports were followed too
+    todo = [(r, False) for r in roots]
     while todo:
         m, as_parent = todo.pop()
-        if m in seen:
+        if m in seen and (seen[m] or as_parent):  # a package met first as a parent is read again in full
             continue
-        seen.add(m)
+        seen[m] = not as_parent
         todo += [(n, False) for n in imports(known[m], known, top_level_only=as_parent)]
         parent = m.rpartition(".")[0]
         if parent in known:
             todo.append((parent, True))
-    return seen
+    return set(seen)

@@ -108,3 +108,13 @@ def test_the_study_code_digest_hashes_the_code_the_train_stage_runs():
     from bench.study.tune import ENTRY
 
     assert [ENTRY] == STAGE_ROOTS["train"]
+
+
+def test_a_registry_package_met_first_as_a_parent_is_still_read_in_full():
+    """bench.pp.ops is imported by grammar (its registry finds every op module) and is also the parent of
+    ops.normalize: whichever way the closure meets it first, every op module is in a training stage's code
+    (an op changed must rerun training and retune the studies)."""
+    ops = {f"bench.pp.ops.{p.stem}" for p in (BENCH / "pp/ops").glob("*.py") if p.stem != "__init__"}
+    for roots in (["bench.pp.ops.normalize", "bench.pp.grammar"], ["bench.pp.grammar", "bench.pp.ops.normalize"]):
+        assert ops <= closure(roots)
+    assert ops <= closure(STAGE_ROOTS["train"])
