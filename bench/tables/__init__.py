@@ -1,10 +1,13 @@
 """What a table file (experiments/**/*.yaml) and a study file say, parsed and checked: pure Python.
 
-    schema     typed fields that parse, check, document (`bench schema`) and serialise themselves
+    schema     typed fields that parse, check, document (`bench schema`) and serialise themselves;
+               Kinds, a field holding one of several declared kinds
     yamlfile   YAML as read here: printed digits kept, merges (<<) traced
     recipe     Recipe, Dataset and Plan: what determines a run's result
     table      Table and Entry: a paper table's cells, loaded and cross-checked
-    claims     a table's claims, figures and printed compute costs
+    parts      where a table comes from (source kinds), layout, dispersion kinds, published numbers,
+               derived cells, printed compute rows, effect charts
+    claims/    a table's claims: one module per kind, each with its fields, its judge and its markup
     published  `bench published`: every published number with its source
     protocol   the source of every recipe field (the report's protocol card)
     params     params.yaml: suites, the selected entries and seeds
