@@ -69,12 +69,13 @@ def test_sam_cifar_evaluation_is_the_official_operations(tables, name):
 
 
 def test_sam_cifar_training_is_the_official_order(tables):
-    """Without AutoAugment (its own policy), every output is one of the official outputs: flip or not, then
-    reflect-pad 4 and a 32-px crop at one of 81 offsets, then normalise and resize (at 48 px here, not 600)."""
+    """Without AutoAugment (tests/test_sam_autoaugment.py holds it to the official code), every output is one of
+    the official outputs: flip or not, then reflect-pad 4 and a 32-px crop at one of 81 offsets, then normalise
+    and resize (at 48 px here, not 600)."""
     from torchvision.transforms import functional as TF
 
     text = tables["sam_table10"].entries["sam_t10_base_cifar10"].recipe.preprocess.train
-    assert text.startswith("autoaugment(cifar10, 128)|")
+    assert text.startswith("sam_autoaugment(cifar, 128, 250, 100)|")
     ours = parse(text.split("|", 1)[1].replace("resize(600", "resize(48"))
     img = _image(32, 32, seed=2)
     candidates = []

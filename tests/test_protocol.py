@@ -41,10 +41,23 @@ def test_shipped_fine_tunes_carry_the_official_regularisers(shipped):
 
 def test_sam_cifar_runs_the_official_order(shipped):
     pp = shipped["sam_table10"].entries["sam_t10_base_cifar100"].recipe.preprocess
-    assert pp.train == ("autoaugment(cifar10, 128)|flip_lr|pad_crop(4, reflect)|normalize(cifar100)|"
-                        "resize(600, bicubic)")
+    assert pp.train == ("sam_autoaugment(cifar, 128, 250, 100)|flip_lr|pad_crop(4, reflect)|"
+                        "normalize(cifar100)|resize(600, bicubic)")
     assert pp.eval == "normalize(cifar100)|resize(600, bicubic)"
 
+
+
+def test_sam_autoaugment_rows_run_the_official_policy(shipped):
+    """Table 1's AA rows and Table 10's CIFAR rows (the official fine-tuning builds the same CIFAR source,
+    sam_jax/train.py@dae9904:108-125) run policy_cifar with the official constants, before flip and crop."""
+    aa = [e for e in shipped["sam_table1"].entries.values() if e.row.endswith(", AA")]
+    cifar = [e for e in shipped["sam_table10"].entries.values() if e.dataset.name in ("cifar10", "cifar100")]
+    assert len(aa) == 20 and len(cifar) == 6
+    for e in aa + cifar:
+        head = f"sam_autoaugment(cifar, 128, 250, 100)|flip_lr|pad_crop(4, reflect)|normalize({e.dataset.name})|"
+        assert e.recipe.preprocess.train.startswith(head), e.id
+    assert not any("autoaugment" in e.recipe.preprocess.train for e in shipped["sam_table1"].entries.values()
+                   if not e.row.endswith(", AA"))
 
 def test_every_shipped_protocol_field_has_a_source_on_the_card(shipped):
     from bench.tables import protocol
@@ -159,7 +172,8 @@ def test_the_report_shows_a_protocol_card_with_every_source(tmp_path, shipped):
                                                      "device_hours", "wall_time_s"]))
     assert 'id="protocol-vit_table2"' in html and 'id="protocol-sam_table10"' in html
     assert "schedule.warmup_steps" in html and "big_vision/configs/transfer.py@0127fb6:75" in html
-    assert "autoaugment(cifar10, 128)|flip_lr|pad_crop(4, reflect)|normalize(cifar10)|resize(600, bicubic)" in html
+    assert ("sam_autoaugment(cifar, 128, 250, 100)|flip_lr|pad_crop(4, reflect)|normalize(cifar10)|"
+            "resize(600, bicubic)") in html
     assert '<span class="k k-unverified">unverified</span>' in html
 
 

@@ -38,8 +38,8 @@ def sam_entry_plan(tmp_path):
     assert plan["recipe"]["select"]["param"] == "rho" and plan["recipe"]["freeze_bn"]
     torch.save(timm.create_model("test_efficientnet", num_classes=1000).state_dict(), tmp_path / "effnet.pth")
     plan.update(model="test_efficientnet", checkpoint={"file": "effnet.pth"})
-    assert plan["recipe"]["preprocess"]["train"] == ("autoaugment(cifar10, 128)|flip_lr|pad_crop(4, reflect)|"
-                                                     "normalize(cifar10)|resize(600, bicubic)")
+    assert plan["recipe"]["preprocess"]["train"] == ("sam_autoaugment(cifar, 128, 250, 100)|flip_lr|"
+                                                     "pad_crop(4, reflect)|normalize(cifar10)|resize(600, bicubic)")
     assert plan["model_kwargs"] == {"drop_rate": 0.5, "drop_path_rate": 0.2}
     plan["recipe"].update(resolution=16, batch_size=4, accum_steps=2, steps=2, eval_batch_size=4,
                           preprocess={k: v.replace("resize(600", "resize(16")

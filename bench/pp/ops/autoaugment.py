@@ -12,7 +12,7 @@ from bench.pp.core import Op, arg, register
 @dataclass(frozen=True)
 class AutoAugment(Op):
     """AutoAugment (Cubuk et al. 2019) with torchvision's policy of that name; `fill`: the grey level of
-    pixels that rotations and shifts uncover (the SAM code's replace value is 128)."""
+    pixels that rotations and shifts uncover. google-research/sam's own policy and constants: `sam_autoaugment`."""
 
     name: ClassVar[str] = "autoaugment"
     batched: ClassVar[bool] = False
