@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
 
+from bench.train import draws
+
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
@@ -127,7 +129,8 @@ class WideResNet(_Classified):
 
 
 class _Shake(torch.autograd.Function):
-    """alpha * a + (1 - alpha) * b forward, with beta in place of alpha backward; one draw per image."""
+    """alpha * a + (1 - alpha) * b forward, with beta in place of alpha backward; one draw per image, both
+    from torch's global generator (beta at backward time): a plain step's draws."""
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -140,8 +143,32 @@ class _Shake(torch.autograd.Function):
         return beta * grad, (1 - beta) * grad
 
 
+class _Mix(torch.autograd.Function):
+    """alpha * a + (1 - alpha) * b forward, beta in place of alpha backward, for given factors."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(beta)
+        return alpha * a + (1 - alpha) * b
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (beta,) = ctx.saved_tensors
+        return beta * grad, (1 - beta) * grad, None, None
+
+
 def shake(a: torch.Tensor, b: torch.Tensor, training: bool) -> torch.Tensor:
-    return _Shake.apply(a, b) if training else 0.5 * (a + b)
+    """Shake-Shake's mix (models/utils.py@dae9904:82-132). In SAM's passes (bench.train.draws) alpha and beta
+    come from the chunk's stream, the same in both passes; the ascent pass backpropagates through alpha
+    (true_gradient, :111-112), the descent pass uses beta (:113-118)."""
+    if not training:
+        return 0.5 * (a + b)
+    drawn = draws.factors(a.shape[0], a.device, (0.0, 1.0), (0.0, 1.0))
+    if drawn is None:
+        return _Shake.apply(a, b)
+    (alpha, beta), true_gradient = drawn
+    alpha, beta = alpha.to(a.dtype), beta.to(a.dtype)
+    return alpha * a + (1 - alpha) * b if true_gradient else _Mix.apply(a, b, alpha, beta)
 
 
 class _ShakeBranch(nn.Sequential):
@@ -198,7 +225,8 @@ class ShakeShake(_Classified):
 
 class _ShakeDrop(torch.autograd.Function):
     """ShakeDrop: with probability 1 - p_keep the branch is scaled by alpha in [-1, 1] forward and by beta in
-    [0, 1] backward (one gate and one draw per image); kept branches pass unchanged."""
+    [0, 1] backward (one gate and one draw per image); kept branches pass unchanged. All from torch's global
+    generator (beta at backward time): a plain step's draws."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, p_keep: float) -> torch.Tensor:
@@ -215,6 +243,39 @@ class _ShakeDrop(torch.autograd.Function):
         return grad * (gate + (1 - gate) * beta), None
 
 
+class _Scale(torch.autograd.Function):
+    """x * forward_factor, with backward_factor in its place backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, forward_factor: torch.Tensor, backward_factor: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(backward_factor)
+        return x * forward_factor
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (backward_factor,) = ctx.saved_tensors
+        return grad * backward_factor, None, None
+
+
+def shake_drop(x: torch.Tensor, p_keep: float, training: bool) -> torch.Tensor:
+    """ShakeDrop (models/utils.py@dae9904:135-205); p_keep x at evaluation (E[gate + (1 - gate) alpha]). In SAM's
+    passes (bench.train.draws) alpha and beta come from the chunk's stream, the same in both passes, while the
+    gate stays on the global generator and is redrawn, as the official Bernoulli draw (utils.py:166, on the
+    hardware generator of sam_jax/train.py:76-84); the ascent pass backpropagates through the forward factor
+    (true_gradient, :179-180), the descent pass through gate + (1 - gate) beta (:181-183)."""
+    if not training:
+        return x * p_keep
+    drawn = draws.factors(x.shape[0], x.device, (-1.0, 1.0), (0.0, 1.0))
+    if drawn is None:
+        return _ShakeDrop.apply(x, p_keep)
+    (alpha, beta), true_gradient = drawn
+    gate = torch.bernoulli(torch.full(alpha.shape, p_keep, device=x.device, dtype=torch.float32))
+    forward = (gate + (1 - gate) * alpha).to(x.dtype)
+    if true_gradient:
+        return x * forward
+    return _Scale.apply(x, forward, (gate + (1 - gate) * beta).to(x.dtype))
+
+
 class _PyramidBottleneck(nn.Module):
     def __init__(self, cin: int, planes: int, stride: int, p_keep: float | None):
         super().__init__()
@@ -226,8 +287,8 @@ class _PyramidBottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x)
-        if self.p_keep is not None:  # expected value p_keep at evaluation (E[gate + (1 - gate) alpha])
-            y = _ShakeDrop.apply(y, self.p_keep) if self.training else y * self.p_keep
+        if self.p_keep is not None:
+            y = shake_drop(y, self.p_keep, self.training)
         shortcut = F.avg_pool2d(x, 2, ceil_mode=True) if self.stride != 1 else x
         pad = y.shape[1] - shortcut.shape[1]
         return y + (F.pad(shortcut, (0, 0, 0, 0, 0, pad)) if pad else shortcut)

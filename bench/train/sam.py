@@ -23,6 +23,10 @@ As the paper ran it (google-research/sam, flax_training.train_step):
   * distributed with one perturbation per device, the in-loss decay at w + e_r
     is averaged over devices like the rest of the gradient (l2 (w + mean e_r)),
     so every replica takes the same step.
+  * randomness: both passes of a chunk draw the factors the official key governs (Shake-Shake's,
+    ShakeDrop's alpha and beta) from one stream, replayed, and the ascent pass backpropagates through the
+    forward factors (true_gradient); Bernoulli draws (ShakeDrop's gate, dropout, drop-path) are drawn
+    anew in each pass, as there (bench.train.draws says where in the official code).
 
 The step is a function over a plain base optimizer (SGD, AdamW), so the
 learning-rate schedule acts on that optimizer as usual. `amp` is the
@@ -37,6 +41,8 @@ from typing import Callable, ContextManager, Iterator
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from bench.train import draws
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Amp = Callable[[], ContextManager]
@@ -82,13 +88,18 @@ def add_l2(params: list[torch.nn.Parameter], l2: float) -> None:
                 p.grad.add_(p, alpha=l2)
 
 
+def _tracking_bn(model: torch.nn.Module) -> list[_BatchNorm]:
+    """The BatchNorm layers whose forward passes update running statistics. Those in eval mode (frozen, as
+    SAM's fine-tuning runs) update nothing."""
+    return [m for m in model.modules()
+            if isinstance(m, _BatchNorm) and m.training and m.track_running_stats and m.running_mean is not None]
+
+
 @contextmanager
 def frozen_bn_stats(model: torch.nn.Module) -> Iterator[None]:
-    """Run forward passes in train mode without changing BatchNorm running statistics. BatchNorm layers in
-    eval mode (frozen, as SAM's fine-tuning runs) update nothing, so nothing is copied for them."""
+    """Run forward passes in train mode without changing BatchNorm running statistics."""
     saved = [(m, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-             for m in model.modules()
-             if isinstance(m, _BatchNorm) and m.training and m.track_running_stats and m.running_mean is not None]
+             for m in _tracking_bn(model)]
     try:
         yield
     finally:
@@ -122,7 +133,7 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
              y: torch.Tensor, rho: float, adaptive: bool = False, grad_clip: float | None = None,
              accum_steps: int = 1, m: int | None = None, l2: float = 0.0, amp: Amp = nullcontext,
              no_sync: Amp = nullcontext, all_reduce: Callable[[list[torch.Tensor]], None] | None = None,
-             micro_batch: int | None = None) -> torch.Tensor:
+             micro_batch: int | None = None, rank: int = 0) -> torch.Tensor:
     """One SAM update of `model` through the base `optimizer`; returns the loss at w.
 
     `accum_steps` micro-batches bound memory; `m` (examples per perturbation, m-sharpness) sets how
@@ -133,7 +144,8 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
     Distributed (torchrun, DDP): `x`, `y` are this device's share; the first backward runs under
     `no_sync`, so each device perturbs with its own gradient (the paper's per-accelerator
     perturbation); the SAM gradient is averaged over devices (by DDP's all-reduce, or by
-    `all_reduce` when the share is cut into several m-chunks) before clipping.
+    `all_reduce` when the share is cut into several m-chunks) before clipping. `rank` (the device's)
+    gives each device's chunks their own shared draws, as each accelerator had its own key.
     """
     params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
     n = len(y)
@@ -144,17 +156,21 @@ def sam_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: 
     micro_steps = capped(max(1, math.ceil(accum_steps * chunk / n)), chunk, micro_batch)  # per chunk
     loss = torch.zeros((), device=x.device)
     averaged = None
+    base = int(torch.randint(2**62, ()))  # this step's draw of the global generator: the chunks' seeds
     for k in range(chunks):
         xk, yk = (x, y) if chunks == 1 else (x[k * chunk:(k + 1) * chunk], y[k * chunk:(k + 1) * chunk])
+        stream = draws.Stream(draws.chunk_seed(base, rank, k))
         optimizer.zero_grad(set_to_none=True)
-        loss += accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp, no_sync, sync_last=False) * (len(yk) / n)
+        with draws.shared(stream, true_gradient=True):
+            loss += accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp, no_sync, sync_last=False) * (len(yk) / n)
         add_l2(params, l2)
         eps = perturbation(params, rho, adaptive)
         with torch.no_grad():
             torch._foreach_add_(params, eps)
         optimizer.zero_grad(set_to_none=True)
         synced = chunks == 1  # DDP all-reduces this backward's gradient (no_sync otherwise)
-        with frozen_bn_stats(model):
+        stream.restart()  # the descent pass draws the ascent pass's factors again
+        with frozen_bn_stats(model), draws.shared(stream):
             accumulate_grad(model, loss_fn, xk, yk, micro_steps, amp, no_sync, sync_last=synced)
         replicated = synced and all_reduce is not None and l2
         if not replicated:
