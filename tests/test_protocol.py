@@ -166,3 +166,22 @@ def test_the_report_shows_a_protocol_card_with_every_source(tmp_path, shipped):
 def test_table_files_load_together_with_sources(tmp_path):
     (tmp_path / "a.yaml").write_text(GOOD)
     assert load_tables([tmp_path / "a.yaml"])["t1"].sources["steps"] == "choice: a test table"
+
+
+def test_table1_trains_every_cell_with_batchnorm_over_each_gpus_32_examples(shipped):
+    """The paper's 8 GPUs x 32 examples, each normalising its own (sam_jax/models/utils.py@dae9904:48-51): the SGD
+    baselines in 8 micro-batches of 32 as the SAM cells' m-chunks, on one device or on 8, in the plan files
+    `bench plan` writes."""
+    from bench.tables.recipe import Plan
+    from bench.train.micro import recipe_micro_batch
+
+    entries = [e for e in shipped["sam_table1"].entries.values() if e.runs]
+    sgd = [e for e in entries if e.recipe.optimizer.sam is None]
+    assert len(entries) == 60 and len(sgd) == 30
+    for e in entries:
+        plan = Plan.from_json(e.plan().to_json())
+        assert plan.recipe.batch_size == 256
+        assert recipe_micro_batch(plan.recipe, 1) == recipe_micro_batch(plan.recipe, 8) == 32, e.id
+    for e in sgd:
+        recipe = e.plan().to_json()["recipe"]
+        assert recipe["batch_size"] // recipe["accum_steps"] == 32, e.id
