@@ -76,7 +76,7 @@ def test_a_field_without_a_source_is_an_error_naming_entry_and_field(field, wher
 @pytest.mark.parametrize("old,new,field,message", [
     ('  steps: "choice: a test table"', '  steps: "from the paper"', "sources.steps", "starts with one of paper:"),
     ('  steps: "choice: a test table"', '  steps: "code: vit_jax/train.py line 4"', "sources.steps",
-     "owner/repo path@commit:line"),
+     "owner/repo path@commit:line[-line] `words of the cited lines` (what they show)"),
     ('  steps: "choice: a test table"', '  steps: {10: "choice: x", 20: "choice: y"}', "sources.steps.20",
      "no entry has the value '20'"),
     ('  steps: "choice: a test table"', '  steps: "choice: x"\n  stepz: "choice: y"', "sources.stepz",
@@ -92,9 +92,11 @@ def test_malformed_or_stale_sources_are_errors(old, new, field, message):
 
 def test_a_value_keyed_source_follows_the_value():
     text = GOOD.replace('  steps: "choice: a test table"',
-                        '  steps:\n    10: "code: google-research/vision_transformer vit_jax/configs/common.py@a4920ed:78"')
+                        '  steps:\n    10: "code: google-research/vision_transformer vit_jax/configs/common.py@a4920ed:78 '
+                        "`{'total_steps': 10_000,` (10,000 steps)\"")
     t = parse_table("x.yaml", text)
-    assert t.sources["steps"] == {"10": "code: google-research/vision_transformer vit_jax/configs/common.py@a4920ed:78"}
+    assert t.sources["steps"] == {"10": "code: google-research/vision_transformer vit_jax/configs/common.py@a4920ed:78 "
+                                        "`{'total_steps': 10_000,` (10,000 steps)"}
 
 
 def test_validate_rejects_a_resolution_the_model_does_not_take():
