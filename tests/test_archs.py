@@ -1,5 +1,5 @@
-"""SAM Table 1's CIFAR architectures (bench.train.cifar), registered with timm: sizes against their papers,
-and the stochastic mixing of Shake-Shake and ShakeDrop."""
+"""SAM Table 1's CIFAR architectures (bench.train.cifar), registered with timm: sizes and initialisation against
+the official code (google-research/sam at dae9904), and the stochastic mixing of Shake-Shake and ShakeDrop."""
 
 from __future__ import annotations
 
@@ -14,20 +14,66 @@ from bench.train.cifar import PyramidNet, ShakeShake, WideResNet, _ShakeDrop, sh
 def _params(name: str, **kwargs) -> tuple[int, int]:
     """(all parameters, convolution weights), built on the meta device."""
     with torch.device("meta"):
-        m = timm.create_model(name, num_classes=10, **kwargs)
+        m = timm.create_model(name, **{"num_classes": 10, **kwargs})
     conv = sum(p.numel() for mod in m.modules() if isinstance(mod, torch.nn.Conv2d) for p in mod.parameters())
     return sum(p.numel() for p in m.parameters()), conv
 
 
-def test_parameter_counts_match_the_papers():
-    # WRN-28-10: 36.5M (Zagoruyko & Komodakis 2016, Table 3); Shake-Shake 26 2x96d: 26.2M (Gastaldi 2017, Table 1)
-    assert _params("wrn28_10")[0] / 1e6 == pytest.approx(36.5, abs=0.05)
-    assert _params("shake_shake_26_2x96d")[0] / 1e6 == pytest.approx(26.2, abs=0.05)
+def test_parameter_counts_match_the_official_code():
+    # google-research/sam at dae9904, counted from its shapes (BatchNorm scale and bias are parameters):
+    # WRN-28-10 with average-pool and zero-padding shortcuts (wide_resnet.py:66-83) has 36,220,634 for
+    # CIFAR-10; 1x1 projections would add 16*160 + 160*320 + 320*640 = 258,560 (the 36.5M of Zagoruyko &
+    # Komodakis). Shake-Shake 26 2x96d: 26.2M (Gastaldi 2017, Table 1).
+    assert _params("wrn28_10")[0] == 36_220_634
+    assert _params("wrn28_10", num_classes=100)[0] == 36_278_324
+    assert _params("shake_shake_26_2x96d")[0] == 26_192_922
+    assert _params("shake_shake_26_2x96d", num_classes=100)[0] == 26_227_572
     # PyramidNet-272, alpha 200, bottleneck: 26.0M (Han et al. 2017, Table 4) counts the convolutions' weights;
-    # BatchNorm and the classifier add 0.2M. ShakeDrop adds no parameters.
+    # BatchNorm and the classifier add 0.2M (widths rounded, as pyramidnet.py:217). ShakeDrop adds none.
     total, conv = _params("pyramidnet272")
-    assert conv / 1e6 == pytest.approx(26.0, abs=0.05) and total / 1e6 == pytest.approx(26.2, abs=0.05)
+    assert conv / 1e6 == pytest.approx(26.0, abs=0.05) and total == 26_210_842
     assert _params("pyramidnet272_shakedrop") == (total, conv)
+
+
+@pytest.mark.parametrize("model", [WideResNet(depth=10, widen=1, num_classes=100), ShakeShake(depth=8, width=8,
+                                   num_classes=100), PyramidNet(depth=11, alpha=12, num_classes=100)])
+def test_the_classifier_starts_uniform_in_one_over_root_classes_with_a_zero_bias(model):
+    """sam_jax/models/utils.py@dae9904:64-79 (dense_layer_init_fn), for the new head of reset_classifier too."""
+    for fc in (model.fc, (model.reset_classifier(10), model.fc)[1]):
+        bound = 1 / fc.out_features ** 0.5
+        w = fc.weight.detach()
+        assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound and w.std() > 0.5 * bound / 3 ** 0.5
+        assert torch.equal(fc.bias.detach(), torch.zeros(fc.out_features))
+
+
+def test_wrn_shortcuts_pool_and_pad_the_block_input_as_the_official_code():
+    """wide_resnet.py@dae9904:111-119: the network's first block adds its activated input, every other block
+    its raw input; :79-82: average-pooled by the stride and zero-padded where the width changes."""
+    torch.manual_seed(0)
+    net = WideResNet(depth=10, widen=2).eval()  # one block a group: 16 -> 32 (stride 1), 32 -> 64, 64 -> 128
+    assert not any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) for m in net.modules())
+    x = torch.randn(2, 16, 8, 8)
+    for block, stride in zip(net.blocks, (1, 2, 2)):
+        torch.nn.init.zeros_(block.conv2.weight)  # the residual branch adds nothing: the output is the shortcut
+        with torch.no_grad():
+            out = block(x)
+            s = torch.relu(block.bn1(x)) if block is net.blocks[0] else x
+            expected = torch.nn.functional.pad(torch.nn.functional.avg_pool2d(s, stride, stride),
+                                               (0, 0, 0, 0, 0, out.shape[1] - x.shape[1]))
+        torch.testing.assert_close(out, expected, rtol=0, atol=0)
+        x = torch.randn_like(out)
+
+
+def test_the_shake_shake_shortcut_takes_the_raw_input():
+    """wide_resnet_shakeshake.py@dae9904:70-100: no ReLU before the two 1x1 convolutions."""
+    torch.manual_seed(0)
+    shortcut = ShakeShake(depth=8, width=8).blocks[0].shortcut.eval()
+    x = -torch.rand(2, 16, 8, 8)  # negative: a ReLU would zero it
+    with torch.no_grad():
+        shifted = torch.nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
+        expected = shortcut.bn(torch.cat([shortcut.conv1(x), shortcut.conv2(shifted)], 1))
+        torch.testing.assert_close(shortcut(x), expected, rtol=0, atol=0)
+        assert shortcut(x).abs().sum() > 0
 
 
 @pytest.mark.parametrize("model", [WideResNet(depth=10, widen=1), ShakeShake(depth=8, width=8),

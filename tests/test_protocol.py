@@ -89,7 +89,7 @@ def test_a_field_without_a_source_is_an_error_naming_entry_and_field(field, wher
 @pytest.mark.parametrize("old,new,field,message", [
     ('  steps: "choice: a test table"', '  steps: "from the paper"', "sources.steps", "starts with one of paper:"),
     ('  steps: "choice: a test table"', '  steps: "code: vit_jax/train.py line 4"', "sources.steps",
-     "owner/repo path@commit:line"),
+     "owner/repo path@commit:line[-line] `words of the cited lines` (what they show)"),
     ('  steps: "choice: a test table"', '  steps: {10: "choice: x", 20: "choice: y"}', "sources.steps.20",
      "no entry has the value '20'"),
     ('  steps: "choice: a test table"', '  steps: "choice: x"\n  stepz: "choice: y"', "sources.stepz",
@@ -105,9 +105,11 @@ def test_malformed_or_stale_sources_are_errors(old, new, field, message):
 
 def test_a_value_keyed_source_follows_the_value():
     text = GOOD.replace('  steps: "choice: a test table"',
-                        '  steps:\n    10: "code: google-research/vision_transformer vit_jax/configs/common.py@a4920ed:78"')
+                        '  steps:\n    10: "code: google-research/vision_transformer vit_jax/configs/common.py@a4920ed:78 '
+                        "`{'total_steps': 10_000,` (10,000 steps)\"")
     t = parse_table("x.yaml", text)
-    assert t.sources["steps"] == {"10": "code: google-research/vision_transformer vit_jax/configs/common.py@a4920ed:78"}
+    assert t.sources["steps"] == {"10": "code: google-research/vision_transformer vit_jax/configs/common.py@a4920ed:78 "
+                                        "`{'total_steps': 10_000,` (10,000 steps)"}
 
 
 def test_validate_rejects_a_resolution_the_model_does_not_take():
@@ -180,3 +182,22 @@ def test_the_report_shows_a_protocol_card_with_every_source(tmp_path, shipped):
 def test_table_files_load_together_with_sources(tmp_path):
     (tmp_path / "a.yaml").write_text(GOOD)
     assert load_tables([tmp_path / "a.yaml"])["t1"].sources["steps"] == "choice: a test table"
+
+
+def test_table1_trains_every_cell_with_batchnorm_over_each_gpus_32_examples(shipped):
+    """The paper's 8 GPUs x 32 examples, each normalising its own (sam_jax/models/utils.py@dae9904:48-51): the SGD
+    baselines in 8 micro-batches of 32 as the SAM cells' m-chunks, on one device or on 8, in the plan files
+    `bench plan` writes."""
+    from bench.tables.recipe import Plan
+    from bench.train.micro import recipe_micro_batch
+
+    entries = [e for e in shipped["sam_table1"].entries.values() if e.runs]
+    sgd = [e for e in entries if e.recipe.optimizer.sam is None]
+    assert len(entries) == 60 and len(sgd) == 30
+    for e in entries:
+        plan = Plan.from_json(e.plan().to_json())
+        assert plan.recipe.batch_size == 256
+        assert recipe_micro_batch(plan.recipe, 1) == recipe_micro_batch(plan.recipe, 8) == 32, e.id
+    for e in sgd:
+        recipe = e.plan().to_json()["recipe"]
+        assert recipe["batch_size"] // recipe["accum_steps"] == 32, e.id

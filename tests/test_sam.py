@@ -154,3 +154,48 @@ def test_m_must_divide_the_batch():
     with pytest.raises(ValueError, match="must divide"):
         sam_step(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.functional.cross_entropy, x, y,
                  rho=0.05, m=3)
+
+
+def _bn_net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+
+
+def _one_pass_stats(model, x):
+    """The running statistics one forward pass in train mode leaves, from the model's current ones."""
+    twin = _bn_net()
+    twin.load_state_dict(model.state_dict())
+    twin(x)
+    return twin[1].running_mean.clone(), twin[1].running_var.clone()
+
+
+def test_batchnorm_statistics_update_once_a_step_from_the_chunks_mean():
+    """The official devices each updated their own statistics once a step (from the ascent pass) and the
+    averages were averaged at evaluation (flax_training.py@dae9904:537, 551, 614-615): on one device, the
+    chunks' passes make one update, the mean of what each pass would have made from the step's statistics."""
+    model = _bn_net()
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    (m1, v1), (m2, v2) = _one_pass_stats(model, x[:4]), _one_pass_stats(model, x[4:])
+    sam_step(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.functional.cross_entropy, x, y,
+             rho=0.05, m=4)
+    torch.testing.assert_close(model[1].running_mean, (m1 + m2) / 2)
+    torch.testing.assert_close(model[1].running_var, (v1 + v2) / 2)
+    assert int(model[1].num_batches_tracked) == 1
+
+
+def test_accumulated_micro_batches_update_batchnorm_once_with_their_mean():
+    from bench.train.sam import sgd_step
+
+    model = _bn_net()
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    quarters = [_one_pass_stats(model, x[i:i + 2]) for i in range(0, 8, 2)]
+    sgd_step(model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.functional.cross_entropy, x, y,
+             accum_steps=4)
+    torch.testing.assert_close(model[1].running_mean, sum(m for m, _ in quarters) / 4)
+    torch.testing.assert_close(model[1].running_var, sum(v for _, v in quarters) / 4)
+    assert int(model[1].num_batches_tracked) == 1
+    # one pass: BatchNorm's own update, untouched
+    single, ref = _bn_net(), _bn_net()
+    sgd_step(single, torch.optim.SGD(single.parameters(), lr=0.1), torch.nn.functional.cross_entropy, x, y)
+    ref(x)
+    assert torch.equal(single[1].running_mean, ref[1].running_mean)

@@ -7,10 +7,17 @@ of its value: one string for every entry, or one per value
 anchors and merges. A source is one or more `;`-separated parts, each of one kind:
 
     paper: <paper> <section, table, row or column>
-    code: <owner/repo> <path>@<commit>:<line>     (the official code, at the commit read)
+    code: <owner/repo> <path>@<commit>:<line>[-<line>] `<snippet>` (<what it shows>)
+                                                 (the official code, at the commit read)
     choice: <why this harness chose it>          (the paper and the code are silent or differ)
     unverified: <what is assumed>                (a guess, shown as one)
     override: <why the checkpoint's own evaluation config is not used>
+
+A code source carries a few words copied from the lines it cites (the
+snippet, between backticks; whitespace runs count as one space), so the card
+shows what the line says beside what it is cited for, and a wrong line shows
+in review. tests/test_citations.py checks every snippet against the cited
+lines, kept in tests/fixtures/cited_lines.json by tools/cited_lines.py.
 
 `bench validate` fails on a runnable entry whose field has no source, and on a
 source no entry uses; the report prints each table's protocol card from here.
@@ -20,15 +27,50 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from bench.tables.schema import to_json
 
 KINDS = ("paper", "code", "choice", "unverified", "override")
 PART_RE = re.compile(r";\s*(?=(?:" + "|".join(KINDS) + r"):)")
-CODE_RE = re.compile(r"^code: [\w.-]+/[\w.-]+ [^\s@]+@[0-9a-f]{7,40}:\d+")
+CODE_RE = re.compile(r"^code: (?P<repo>[\w.-]+/[\w.-]+) (?P<path>[^\s@`]+)@(?P<commit>[0-9a-f]{7,40})"
+                     r":(?P<first>\d+)(?:-(?P<last>\d+))? `(?P<snippet>[^`]+)` \((?P<what>.+)\)$")
+CODE_FORM = "code: owner/repo path@commit:line[-line] `words of the cited lines` (what they show)"
+SNIPPET_MAX = 100  # characters: a few words, not the line
 EXEMPT = ("eval_batch_size",)  # how much is evaluated at once changes no result
 EVAL_ONLY = ("resolution", "preprocess.eval", "head")  # what an evaluation-only entry's result depends on
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A `code:` source part: lines first..last of repo's path at commit, and the words it quotes from them."""
+
+    repo: str
+    path: str
+    commit: str
+    first: int
+    last: int
+    snippet: str
+    what: str
+
+    @property
+    def file(self) -> str:
+        return f"{self.repo} {self.path}@{self.commit}"
+
+
+def citation(part: str) -> Citation | None:
+    """A code part's citation, or None if it is not one in the grammar's form."""
+    m = CODE_RE.match(part.strip())
+    if m is None:
+        return None
+    first = int(m["first"])
+    return Citation(m["repo"], m["path"], m["commit"], first, int(m["last"] or first), m["snippet"], m["what"])
+
+
+def words(text: str) -> str:
+    """Text with every run of whitespace as one space (how a snippet is matched to its lines)."""
+    return " ".join(text.split())
 
 
 def parse_sources(c, raw: Any) -> dict[str, Any]:
@@ -130,8 +172,15 @@ def source_problem(source: str) -> str | None:
         if kind(part) not in KINDS or ":" not in part or not part.split(":", 1)[1].strip():
             return (f"{part[:60]!r}: a source part starts with one of {', '.join(k + ':' for k in KINDS)} "
                     "and says what it cites")
-        if kind(part) == "code" and not CODE_RE.match(part):
-            return f"{part[:80]!r}: cite code as 'code: owner/repo path@commit:line'"
+        if kind(part) == "code":
+            cited = citation(part)
+            if cited is None:
+                return f"{part[:80]!r}: cite code as '{CODE_FORM}'"
+            if cited.last < cited.first:
+                return f"{part[:80]!r}: the line range {cited.first}-{cited.last} runs backwards"
+            if words(cited.snippet) != cited.snippet or len(cited.snippet) > SNIPPET_MAX:
+                return (f"{part[:80]!r}: the snippet is a few words of the cited lines (at most {SNIPPET_MAX} "
+                        "characters, single spaces, none at either end)")
     return None
 
 

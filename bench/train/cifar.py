@@ -4,7 +4,8 @@ A table entry names them like any timm model; `model_kwargs` reach the
 constructors (e.g. `depth`, `widen`, `alpha`, `drop_rate`).
 
   wrn28_10               Wide ResNet 28-10 (Zagoruyko & Komodakis 2016, arXiv:1605.07146): pre-activation
-                         basic blocks, widths 160/320/640, 36.5M parameters.
+                         basic blocks, widths 160/320/640, with google-research/sam's shortcuts (average
+                         pooling and zero channel padding, no projection): 36.2M parameters.
   shake_shake_26_2x96d   Shake-Shake 26 2x96d (Gastaldi 2017, arXiv:1705.07485): two residual branches
                          mixed by a random convex weight forward and another backward ("Shake-Shake-Image"),
                          widths 96/192/384, 26.2M parameters.
@@ -13,15 +14,22 @@ constructors (e.g. `depth`, `widen`, `alpha`, `drop_rate`).
   pyramidnet272_shakedrop  the same with ShakeDrop (Yamada et al. 2019, arXiv:1802.02375) on every residual
                          branch, p_L = 0.5 with the linear decay rule.
 
-The test suite checks each parameter count against its paper.
+Initialisation as google-research/sam (sam_jax/models/utils.py@dae9904): convolutions
+He-normal, fan-out (:60-61); BatchNorm scale 1, bias 0, momentum 0.9 in flax's convention (torch's
+0.1), epsilon 1e-5 (:28-29, torch's defaults); the classifier uniform in +-1/sqrt(classes) with a
+zero bias (:64-79). The test suite checks each parameter count against the official code's.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
+
+from bench.train import draws
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -36,7 +44,16 @@ def _kaiming(model: nn.Module) -> None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            nn.init.zeros_(m.bias)
+            _init_fc(m)
+
+
+def _init_fc(fc: nn.Linear) -> nn.Linear:
+    """The official classifier: weights U(-1/sqrt(classes), 1/sqrt(classes)), bias 0 (utils.py@dae9904:64-79:
+    flax's kernel is (in, out), so `shape[1]` is the number of classes)."""
+    bound = 1.0 / math.sqrt(fc.out_features)
+    nn.init.uniform_(fc.weight, -bound, bound)
+    nn.init.zeros_(fc.bias)
+    return fc
 
 
 class _Classified(nn.Module):
@@ -61,25 +78,33 @@ class _Classified(nn.Module):
         return self.fc
 
     def reset_classifier(self, num_classes: int) -> None:
-        self.fc = nn.Linear(self.fc.in_features, num_classes)
+        self.fc = _init_fc(nn.Linear(self.fc.in_features, num_classes).to(self.fc.weight.device))
 
 
 # ---------------------------------------------------------------- Wide ResNet
 
 
 class _WideBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, drop_rate: float):
+    """Pre-activation basic block with google-research/sam's shortcut (wide_resnet.py@dae9904:66-83, 111-119):
+    the raw block input (the activated one in the network's first block, `first`), average-pooled by the
+    stride and zero-padded to the new width where the width changes; no projection."""
+
+    def __init__(self, cin: int, cout: int, stride: int, drop_rate: float, first: bool = False):
         super().__init__()
         self.bn1, self.conv1 = nn.BatchNorm2d(cin), _conv3x3(cin, cout, stride)
         self.bn2, self.conv2 = nn.BatchNorm2d(cout), _conv3x3(cout, cout)
-        self.drop_rate = drop_rate
-        self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
+        self.drop_rate, self.first, self.stride = drop_rate, first, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         o = F.relu(self.bn1(x))
         y = F.relu(self.bn2(self.conv1(o)))
         y = self.conv2(F.dropout(y, self.drop_rate, self.training))
-        return y + (self.shortcut(o) if self.shortcut is not None else x)
+        s = o if self.first else x
+        if s.shape[1] != y.shape[1]:
+            if self.stride > 1:
+                s = F.avg_pool2d(s, self.stride, self.stride)
+            s = F.pad(s, (0, 0, 0, 0, 0, y.shape[1] - s.shape[1]))
+        return y + s
 
 
 class WideResNet(_Classified):
@@ -93,7 +118,8 @@ class WideResNet(_Classified):
         blocks, cin = [], widths[0]
         for stage, cout in enumerate(widths[1:]):
             for i in range(n):
-                blocks.append(_WideBlock(cin, cout, 2 if stage and not i else 1, drop_rate))
+                first = not stage and not i  # the official activate_before_residual (wide_resnet.py:175, 219)
+                blocks.append(_WideBlock(cin, cout, 2 if stage and not i else 1, drop_rate, first))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
         self._head(cin, num_classes)
@@ -103,7 +129,8 @@ class WideResNet(_Classified):
 
 
 class _Shake(torch.autograd.Function):
-    """alpha * a + (1 - alpha) * b forward, with beta in place of alpha backward; one draw per image."""
+    """alpha * a + (1 - alpha) * b forward, with beta in place of alpha backward; one draw per image, both
+    from torch's global generator (beta at backward time): a plain step's draws."""
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -116,8 +143,32 @@ class _Shake(torch.autograd.Function):
         return beta * grad, (1 - beta) * grad
 
 
+class _Mix(torch.autograd.Function):
+    """alpha * a + (1 - alpha) * b forward, beta in place of alpha backward, for given factors."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(beta)
+        return alpha * a + (1 - alpha) * b
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (beta,) = ctx.saved_tensors
+        return beta * grad, (1 - beta) * grad, None, None
+
+
 def shake(a: torch.Tensor, b: torch.Tensor, training: bool) -> torch.Tensor:
-    return _Shake.apply(a, b) if training else 0.5 * (a + b)
+    """Shake-Shake's mix (models/utils.py@dae9904:82-132). In SAM's passes (bench.train.draws) alpha and beta
+    come from the chunk's stream, the same in both passes; the ascent pass backpropagates through alpha
+    (true_gradient, :111-112), the descent pass uses beta (:113-118)."""
+    if not training:
+        return 0.5 * (a + b)
+    drawn = draws.factors(a.shape[0], a.device, (0.0, 1.0), (0.0, 1.0))
+    if drawn is None:
+        return _Shake.apply(a, b)
+    (alpha, beta), true_gradient = drawn
+    alpha, beta = alpha.to(a.dtype), beta.to(a.dtype)
+    return alpha * a + (1 - alpha) * b if true_gradient else _Mix.apply(a, b, alpha, beta)
 
 
 class _ShakeBranch(nn.Sequential):
@@ -127,7 +178,8 @@ class _ShakeBranch(nn.Sequential):
 
 
 class _ShakeShortcut(nn.Module):
-    """Two 1x1 convolutions on the input and on the input shifted by one pixel, concatenated (Gastaldi)."""
+    """Two 1x1 convolutions on the input and on the input shifted by one pixel, concatenated (Gastaldi); no
+    ReLU before them, as google-research/sam (wide_resnet_shakeshake.py@dae9904:70-100: the raw block input)."""
 
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
@@ -137,7 +189,6 @@ class _ShakeShortcut(nn.Module):
         self.bn = nn.BatchNorm2d(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(x)
         a = F.avg_pool2d(x, 1, self.stride)
         b = F.avg_pool2d(F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1)), 1, self.stride)
         return self.bn(torch.cat([self.conv1(a), self.conv2(b)], 1))
@@ -174,7 +225,8 @@ class ShakeShake(_Classified):
 
 class _ShakeDrop(torch.autograd.Function):
     """ShakeDrop: with probability 1 - p_keep the branch is scaled by alpha in [-1, 1] forward and by beta in
-    [0, 1] backward (one gate and one draw per image); kept branches pass unchanged."""
+    [0, 1] backward (one gate and one draw per image); kept branches pass unchanged. All from torch's global
+    generator (beta at backward time): a plain step's draws."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, p_keep: float) -> torch.Tensor:
@@ -191,6 +243,39 @@ class _ShakeDrop(torch.autograd.Function):
         return grad * (gate + (1 - gate) * beta), None
 
 
+class _Scale(torch.autograd.Function):
+    """x * forward_factor, with backward_factor in its place backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, forward_factor: torch.Tensor, backward_factor: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(backward_factor)
+        return x * forward_factor
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (backward_factor,) = ctx.saved_tensors
+        return grad * backward_factor, None, None
+
+
+def shake_drop(x: torch.Tensor, p_keep: float, training: bool) -> torch.Tensor:
+    """ShakeDrop (models/utils.py@dae9904:135-205); p_keep x at evaluation (E[gate + (1 - gate) alpha]). In SAM's
+    passes (bench.train.draws) alpha and beta come from the chunk's stream, the same in both passes, while the
+    gate stays on the global generator and is redrawn, as the official Bernoulli draw (utils.py:166, on the
+    hardware generator of sam_jax/train.py:76-84); the ascent pass backpropagates through the forward factor
+    (true_gradient, :179-180), the descent pass through gate + (1 - gate) beta (:181-183)."""
+    if not training:
+        return x * p_keep
+    drawn = draws.factors(x.shape[0], x.device, (-1.0, 1.0), (0.0, 1.0))
+    if drawn is None:
+        return _ShakeDrop.apply(x, p_keep)
+    (alpha, beta), true_gradient = drawn
+    gate = torch.bernoulli(torch.full(alpha.shape, p_keep, device=x.device, dtype=torch.float32))
+    forward = (gate + (1 - gate) * alpha).to(x.dtype)
+    if true_gradient:
+        return x * forward
+    return _Scale.apply(x, forward, (gate + (1 - gate) * beta).to(x.dtype))
+
+
 class _PyramidBottleneck(nn.Module):
     def __init__(self, cin: int, planes: int, stride: int, p_keep: float | None):
         super().__init__()
@@ -202,8 +287,8 @@ class _PyramidBottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x)
-        if self.p_keep is not None:  # expected value p_keep at evaluation (E[gate + (1 - gate) alpha])
-            y = _ShakeDrop.apply(y, self.p_keep) if self.training else y * self.p_keep
+        if self.p_keep is not None:
+            y = shake_drop(y, self.p_keep, self.training)
         shortcut = F.avg_pool2d(x, 2, ceil_mode=True) if self.stride != 1 else x
         pad = y.shape[1] - shortcut.shape[1]
         return y + (F.pad(shortcut, (0, 0, 0, 0, 0, pad)) if pad else shortcut)

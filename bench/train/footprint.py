@@ -67,6 +67,7 @@ def measure(model: str, kwargs: dict, resolution: int, in_chans: int, num_classe
     from torch.utils.flop_counter import FlopCounterMode
 
     import bench.train.cifar  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
+    import bench.train.resnet_v1  # noqa: F401  (and google-research/sam's ImageNet ResNets)
 
     def run(m, batch: int) -> tuple[float, int]:
         saved = [0]

@@ -260,7 +260,8 @@ def _step_fn(recipe: Recipe, net: _Net, mixer, cap: int | None, world):
         if sam is not None:
             return sam_step(net.forward, net.optimizer, loss_fn, x, y, sam.rho, sam.adaptive, recipe.grad_clip,
                             micro_steps, sam.m, l2, net.engine.autocast,
-                            all_reduce=ddp.all_reduce_mean if world.active else None, micro_batch=cap, **sync)
+                            all_reduce=ddp.all_reduce_mean if world.active else None, micro_batch=cap,
+                            rank=world.rank, **sync)
         return sgd_step(net.forward, net.optimizer, loss_fn, x, y, recipe.grad_clip, micro_steps, l2,
                         net.engine.autocast, micro_batch=cap, **sync)
 

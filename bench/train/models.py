@@ -26,6 +26,7 @@ def create_model(name: str, num_classes: int | None, in_chans: int, model_kwargs
     import timm
 
     import bench.train.cifar  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
+    import bench.train.resnet_v1  # noqa: F401  (and google-research/sam's ImageNet ResNets)
 
     kwargs = dict(model_kwargs or {})
     kwargs["in_chans"] = in_chans

@@ -35,6 +35,7 @@ def check_resources(tables: dict[str, Table]) -> None:
     import timm
 
     import bench.train.cifar  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
+    import bench.train.resnet_v1  # noqa: F401  (and google-research/sam's ImageNet ResNets)
 
     datasets = known_datasets()
     built: dict[str, str | None] = {}  # (model, kwargs) -> the error building it, or None

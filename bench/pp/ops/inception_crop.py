@@ -13,9 +13,10 @@ from bench.pp.core import Op, arg, interp, method_arg, register, size_arg
 class InceptionCrop(Op):
     """Random crop of `area_min`..100% of the image area, aspect 3/4..4/3, resized to size x size.
 
-    area_min 0.05: the ViT fine-tuning crop (vit_jax input_pipeline.py@a4920ed:96); 0.08: the Inception
-    / ImageNet crop (the SAM code's dataset_source_imagenet.py@dae9904:127). torchvision's
-    RandomResizedCrop: 10 tries, then a centre crop.
+    area_min 0.05: the ViT fine-tuning crop (vit_jax input_pipeline.py@a4920ed:97); 0.1: the SAM code's
+    (dataset_source_imagenet.py@dae9904:125-127: area_range 0.08-1, but min_object_covered 0.1 of the
+    whole-image box keeps only crops of at least 10%). torchvision's RandomResizedCrop: 10 tries, then a
+    centre crop.
     """
 
     name: ClassVar[str] = "inception_crop"

@@ -9,7 +9,7 @@ from bench.errors import choices
 from bench.pp.core import Op, arg, is_tensor, register, show
 
 NORMS = {  # named per-channel (mean, std) of pixels in [0, 1]
-    # to [-1, 1]: vit_jax input_pipeline.py (google-research/vision_transformer@a4920ed:112, (im - 127.5) / 127.5)
+    # to [-1, 1]: google-research/vision_transformer vit_jax/input_pipeline.py@a4920ed:113 `im = (im - 127.5) / 127.5`
     "vit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     # timm's IMAGENET_DEFAULT_MEAN / _STD; the SAM code's MEAN_RGB / STDDEV_RGB (dataset_source_imagenet.py@dae9904:50)
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
