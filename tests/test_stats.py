@@ -309,7 +309,37 @@ def test_bench_verdict_no_dispersion(capsys):
     (["--published", "81", "--kind", "none", "--values", "80", "81", "--margin", "inf"], "finite"),
     (["--published", "81", "--kind", "none", "--values", "80", "81", "--margin", "0"], "must be > 0"),
     (["--published", "81.0", "--kind", "none", "--values", "0.80", "0.81", "--margin", "1"], "different scales"),
+    # numbers whose arithmetic would overflow (a traceback in stats.mde before); bounds as in a table file
+    (["--published", "81", "--dispersion", "1e78", "--kind", "std", "--n", "3", "--values", "80", "81", "--margin",
+      "1"], "--dispersion: expected a finite number in [0, 1e+09], got '1e78'"),
+    (["--published", "81", "--kind", "none", "--values", "1e308", "80", "--margin", "1"], "--values"),
+    (["--published", "81", "--kind", "none", "--values", "1e308", "1e308", "--margin", "1"], "1e308"),
+    # a negative number in exponent form is a value (argparse took it for an option), refused for its size
+    (["--published", "81", "--kind", "none", "--values", "-1e200", "80", "--margin", "1"], "--values: expected a finite"
+                                                                                            " number in [-1e+09, 1e+09], got '-1e200'"),
+    (["--published", "81", "--kind", "none", "--values", "80", "-1e200", "--margin", "1"], "got '-1e200'"),
+    (["--published", "81", "--kind", "none", "--values", "80", "81", "--margin", "1", "--spread-factor", "0.5"],
+     "--spread-factor"),
 ])
 def test_bench_verdict_bad_input_is_one_clear_line(capsys, args, words):
     code, out, err = _verdict_cli(capsys, *args, "--higher-is-better")
     assert code == 2 and out == "" and words in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bench_verdict_reads_negative_numbers_in_exponent_form_as_values(capsys):
+    code, out, err = _verdict_cli(capsys, "--published", "-1.4", "--kind", "std", "--dispersion", "0.1", "--n", "3",
+                                  "--values", "-1.5e0", "-1.2e0", "-13e-1", "--margin", "0.5", "--higher-is-better")
+    assert code == 0, err
+    expected = stats.test_cell([-1.5, -1.2, -1.3], -1.4, 0.1, 3, 0.5, floor=stats.quantisation(None, 0.1))
+    assert json.loads(out)["delta"] == pytest.approx(expected.delta) and json.loads(out)["verdict"] == "REPRODUCED"
+
+
+def test_bench_verdict_spread_factor(capsys):
+    """--spread-factor sets a single published draw's std in units of ours (default 2, as the tables')."""
+    args = ("--published", "8.15", "--kind", "none", "--values", "9.9", "10.0", "10.1", "--margin", "0.3",
+            "--lower-is-better")
+    _, two, _ = _verdict_cli(capsys, *args)
+    _, one, _ = _verdict_cli(capsys, *args, "--spread-factor", "1")
+    half = st.t.ppf(0.975, 2) * 0.1
+    assert json.loads(one)["ci95"][1] - 1.85 == pytest.approx(half * math.sqrt(1 + 1 / 3))
+    assert json.loads(two)["ci95"][1] - 1.85 == pytest.approx(half * math.sqrt(4 + 1 / 3))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -79,15 +80,20 @@ def cmd_suite(args) -> int:
     return 0
 
 
-def _number(flag: str, text: str, lo: float = -math.inf, bound: bool = False) -> float:
-    """A finite number from the command line (bounds printed "<0.1" allowed where `bound`)."""
+# The largest magnitude a number from the command line may have: what a table file accepts (bench.tables.parts),
+# far beyond any accuracy or error in points, and small enough that the statistics cannot overflow.
+LIMIT = 1e9
+
+
+def _number(flag: str, text: str, lo: float = -LIMIT, bound: bool = False) -> float:
+    """A finite number in [lo, LIMIT] from the command line (bounds printed "<0.1" allowed where `bound`)."""
     raw = text.strip()[1:] if bound and text.strip().startswith("<") else text
     try:
         value = float(raw)
     except ValueError:
         raise BenchError(f"{flag}: expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < lo:
-        raise BenchError(f"{flag}: expected a finite number >= {lo:g}, got {text!r}")
+    if not math.isfinite(value) or not lo <= value <= LIMIT:
+        raise BenchError(f"{flag}: expected a finite number in [{lo:g}, {LIMIT:g}], got {text!r}")
     return value
 
 
@@ -100,6 +106,7 @@ def cmd_verdict(args) -> int:
     margin = _number("--margin", args.margin)
     if margin <= 0:
         raise BenchError(f"--margin: must be > 0, got {args.margin}")
+    factor = _number("--spread-factor", args.spread_factor, 1.0)
     if args.kind == "none" and args.dispersion is not None:
         raise BenchError("--dispersion was given with --kind none; omit it when the paper printed none")
     if args.kind != "none" and args.dispersion is None:
@@ -117,7 +124,11 @@ def cmd_verdict(args) -> int:
     floor = quantisation(test_size, printed_unit(args.published))
     pstd, pn = published_std(dispersion, args.kind if dispersion is not None else "none", args.n or 1,
                              args.dispersion if dispersion is not None else None)
-    result = judge_one(values, published, pstd, pn, margin, floor=floor, higher_is_better=args.higher_is_better)
+    try:
+        result = judge_one(values, published, pstd, pn, margin, floor=floor, higher_is_better=args.higher_is_better,
+                           factor=factor)
+    except ValueError as exc:  # what the statistics refuse (numbers whose arithmetic would overflow)
+        raise BenchError(str(exc)) from None
     print(json.dumps(result, allow_nan=False))
     return 0
 
@@ -213,12 +224,17 @@ def register(sub) -> None:
     s.add_argument("--kind", choices=(*DISPERSIONS, "none"), required=True)
     s.add_argument("--n", type=int, help="the number of runs the published dispersion is over (>= 2; "
                    "required with --kind std or ci95)")
-    s.add_argument("--values", nargs="+", required=True, help="the reproduced runs (percent)")
+    s.add_argument("--values", nargs="+", required=True, help="the reproduced runs (percent; negative numbers "
+                   "such as -1e2 are values)")
     s.add_argument("--margin", required=True)
+    s.add_argument("--spread-factor", default="2", help="with --kind none: the paper's run-to-run std is taken "
+                   "as up to this times ours (default 2, the tables' default)")
     s.add_argument("--test-size", help="test examples per run: the spread floor is 100 / size / sqrt(12)")
     direction = s.add_mutually_exclusive_group(required=True)
     direction.add_argument("--higher-is-better", action="store_true")
     direction.add_argument("--lower-is-better", action="store_true")
+    # argparse reads "-1e200" as an option (its test for a negative number knows no exponent): these are values
+    s._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.I)
     s.set_defaults(func=cmd_verdict)
     s = sub.add_parser("published", help="print every published cell of every table file as CSV")
     s.set_defaults(func=cmd_published)
