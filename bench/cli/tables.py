@@ -35,41 +35,51 @@ def cmd_validate(args) -> int:
     n = sum(len(t.entries) for t in tables.values())
     extra = f", {len(studies)} studies" if not args.files else ""
     print(f"ok: {len(tables)} tables, {n} entries valid{extra}")
+    if not args.files:
+        from bench.tables.params import suite_seeds
+
+        selected = load_tables(params.tables)
+        asked = len(suite_seeds(params, selected)[0])
+        if len(params.seeds) < asked:
+            each = ", ".join(f"{t.id} {t.seeds}" for t in selected.values() if t.seeds)
+            print(f"note: suite {params.suite} runs {len(params.seeds)} seeds where its tables ask for {asked} "
+                  f"({each}); `bench suite use {params.suite}` sets them")
     return 0
 
 
 def cmd_suite(args) -> int:
     from bench.tables.table import load_tables
-    from bench.tables.params import load_params, runnable, write_suite
+    from bench.tables.params import load_params, runnable, suite_seeds, write_suite
 
     params = load_params(args.params)
     if args.action == "list":
         for name, files in params.suites.items():
-            n = len(runnable(load_tables(files)))
+            tables = load_tables(files)
+            n, k = len(runnable(tables)), len(suite_seeds(params, tables)[0])
             mark = "*" if name == params.suite else " "
-            print(f"{mark} {name:<14} {n:>4} entries x {len(params.seeds)} seeds = {n * len(params.seeds):>4} "
-                  f"train stages  ({', '.join(files)})")
+            print(f"{mark} {name:<14} {n:>4} entries x {k} seeds = {n * k:>4} train stages  ({', '.join(files)})")
         return 0
     name = args.name or params.suite
     if name not in params.suites:
         from bench.errors import choices
 
         raise BenchError(f"unknown suite {name!r}; {choices(name, params.suites)}")
-    entries = runnable(load_tables(params.suites[name]))
+    tables = load_tables(params.suites[name])
+    entries = runnable(tables)
     if args.seeds is not None and not 2 <= args.seeds <= 1000:
         raise BenchError(f"--seeds {args.seeds}: a verdict needs at least 2 seeds (at most 1000)")
-    seeds = list(range(args.seeds)) if args.seeds is not None else params.seeds
+    seeds, why = (list(range(args.seeds)), "--seeds") if args.seeds is not None else suite_seeds(params, tables)
     if args.action == "cost":
         from bench.scale.cost import suite_cost
 
         print(f"suite {name}: estimated cost (bench/scale/cost.py: FLOPs on the meta device; not measured)")
-        sys.stdout.write(suite_cost(load_tables(params.suites[name]), len(seeds), args.card, args.mfu, args.gpus))
+        sys.stdout.write(suite_cost(tables, len(seeds), args.card, args.mfu, args.gpus))
         return 0
     if args.action == "show":
         print("\n".join(entries))
         return 0
-    write_suite(args.params, name, entries, seeds if args.seeds is not None else None)
-    print(f"{args.params}: suite {name}, {len(entries)} entries x {len(seeds)} seeds.")
+    write_suite(args.params, name, entries, seeds if seeds != params.seeds else None)
+    print(f"{args.params}: suite {name}, {len(entries)} entries x {len(seeds)} seeds ({why}).")
     if args.action == "run":  # hand over to DVC: it runs the stages, skips what is up to date
         import os
 
@@ -210,8 +220,8 @@ def register(sub) -> None:
     s.add_argument("action", nargs="?", choices=("list", "show", "use", "run", "cost"), default="list")
     s.add_argument("name", nargs="?", help="suite name (default: the selected one)")
     s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
-    s.add_argument("--seeds", type=int, metavar="N", help="with use or run: seeds 0..N-1 (the SAM tables print "
-                   "means over 5 runs; default: keep params.yaml's seeds); with cost: N seeds")
+    s.add_argument("--seeds", type=int, metavar="N", help="with use, run or cost: seeds 0..N-1 (default: the most "
+                   "the suite's tables ask for in their `seeds:`, else params.yaml's)")
     s.add_argument("--card", default="H100", choices=("H100", "H200", "A100", "L40S", "L4"), help="with cost")
     s.add_argument("--mfu", type=float, default=0.4, help="with cost: the model FLOPs utilisation assumed")
     s.add_argument("--gpus", type=int, default=8, help="with cost: devices for the critical path")
