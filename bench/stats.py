@@ -7,16 +7,23 @@ Cells (our runs against a published or recorded value; delta = ours - published)
     or std is first floored at its own last printed digit's unit / sqrt(12) (a
     printed "0.00" is not zero), then `ci95` h over n runs -> h sqrt(n) / t(0.975, n-1);
     a printed bound ("<0.1") is used as its upper bound; `none` treats the
-    published value as one draw whose std is assumed equal to our seeds' (a
-    prediction interval, df = n - 1);
-  * our seeds' std is floored at the accuracy's quantisation, 100 / test size /
+    published value as one draw whose std is taken as `factor` (the table's
+    spread_factor, default SPREAD_FACTOR = 2) times our seeds' std: a prediction
+    interval, se = s sqrt(factor^2 + 1/n), valid for a paper whose run-to-run
+    spread is up to `factor` times ours;
+  * our seeds' std is pooled where cells share a noise process (bench.judge.pooling:
+    one variance per group of a table, s_p^2 = sum (n_i - 1) s_i^2 / sum (n_i - 1) with
+    df = sum (n_i - 1), used by every cell of the group) unless Bartlett's test
+    (`homogeneity`, scipy) finds the group's spreads differ at HOMOGENEITY_LEVEL,
+    when each cell keeps its own (df = n - 1);
+  * that std is floored at the accuracy's quantisation, 100 / test size /
     sqrt(12) (the printed digit's unit / sqrt(12) when the test size is unknown),
     so no spread, however small, makes a verdict certain;
   * REPRODUCED: TOST (two one-sided t tests) shows |delta| < margin at alpha;
     DISCREPANT: the 95% CI of delta lies entirely outside +-margin (p_beyond:
     the two-sided test that |delta| > margin), Holm-adjusted across the table;
-    INCONCLUSIVE otherwise. A cell whose true difference is at the margin fails at
-    most alpha / 2 of the time;
+    INCONCLUSIVE otherwise. With a published std, Welch's se and the
+    Welch-Satterthwaite df with our spread's df (pooled or n - 1);
   * MDE: the difference the two-sided test detects with 80% power at this se and
     df (noncentral t, statsmodels); tost_margin80: the smallest margin TOST passes
     with 80% power when the truth equals the published value (at this spread).
@@ -48,6 +55,12 @@ from scipy import stats
 REPRODUCED, INCONCLUSIVE, DISCREPANT, UNAVAILABLE = "REPRODUCED", "INCONCLUSIVE", "DISCREPANT", "UNAVAILABLE"
 NO_REFERENCE = "NO_REFERENCE"  # an exploratory entry: runs and is reported, compared with nothing, never gates
 SQRT12 = math.sqrt(12.0)
+# A paper that printed no spread: its run-to-run std is taken as up to this factor times ours (the table's
+# `spread_factor` overrides; README, "How verdicts are made", says why 2).
+SPREAD_FACTOR = 2.0
+# Bartlett's test of a pooling group's spreads: below this p, each cell keeps its own variance. A missed
+# difference costs validity and a false alarm only power, so the level is well above alpha.
+HOMOGENEITY_LEVEL = 0.2
 
 
 def quantisation(test_examples: float | None, printed_unit: float | None = None) -> float:
@@ -66,17 +79,22 @@ def _finite(**values: Any) -> None:
             raise ValueError(f"{name} must be finite, got {v!r}")
 
 
-def cell_arrays(mean, sd, n: int, published: float, pub_std: float, pub_n: int, margin: float,
-                floor: float, intervals: bool = True) -> dict[str, np.ndarray]:
-    """The cell's tests, vectorised over experiments (arrays of means and stds of n seeds each);
-    `intervals=False` skips the CI and Welch p (what the verdict does not need; simulations)."""
+def cell_arrays(mean, sd, n: int, published: float, pub_std, pub_n: int, margin: float,
+                floor: float, intervals: bool = True, df_ours=None,
+                factor: float = SPREAD_FACTOR) -> dict[str, np.ndarray]:
+    """The cell's tests, vectorised over experiments (arrays of means of n seeds and of our seed stds, each
+    with `df_ours` degrees of freedom: n - 1 by default, more when pooled); `pub_std` may be an array too.
+    `factor`: a single published draw's std in units of ours. `intervals=False` skips the CI and Welch p
+    (what the verdict does not need; simulations)."""
     s = np.maximum(np.asarray(sd, dtype=float), floor)
-    if pub_n == 1:  # one published draw, its std assumed equal to ours: a prediction interval
-        se, df = s * math.sqrt(1.0 + 1.0 / n), np.full_like(s, n - 1.0)
+    dfo = np.broadcast_to(np.asarray(n - 1.0 if df_ours is None else df_ours, dtype=float), s.shape)
+    if pub_n == 1:  # one published draw whose std is up to `factor` times ours: a prediction interval
+        se, df = s * math.sqrt(factor * factor + 1.0 / n), dfo
     else:
-        v1, v2 = s * s / n, pub_std * pub_std / pub_n
+        ps = np.asarray(pub_std, dtype=float)
+        v1, v2 = s * s / n, ps * ps / pub_n
         se = np.sqrt(v1 + v2)
-        df = (v1 + v2) ** 2 / (v1 * v1 / (n - 1) + v2 * v2 / (pub_n - 1))
+        df = (v1 + v2) ** 2 / (v1 * v1 / dfo + v2 * v2 / (pub_n - 1))
     delta = np.asarray(mean, dtype=float) - published
     t = stats.t
     out = {
@@ -91,6 +109,34 @@ def cell_arrays(mean, sd, n: int, published: float, pub_std: float, pub_n: int, 
     return out
 
 
+def pooled(variances, dfs) -> tuple[float, float]:
+    """(pooled variance, its df) of several cells' seed variances: sum df_i v_i / sum df_i, sum df_i."""
+    v, k = np.asarray(variances, dtype=float), np.asarray(dfs, dtype=float)
+    total = float(k.sum())
+    return float((k * v).sum() / total), total
+
+
+def homogeneity(samples: list[list[float]]) -> float:
+    """Bartlett's test that the samples share one variance (scipy): its p-value; NaN when it cannot be
+    computed (fewer than two samples, or a sample without spread)."""
+    usable = [np.asarray(x, dtype=float) for x in samples]
+    if len(usable) < 2 or any(len(x) < 2 or not np.ptp(x) > 0 for x in usable):
+        return math.nan
+    return float(stats.bartlett(*usable).pvalue)
+
+
+def bartlett_p(variances, n: int) -> np.ndarray:
+    """Bartlett's p-value from sample variances (..., k) of n values each: scipy.stats.bartlett's statistic,
+    vectorised over experiments for the simulations (tests/test_stats.py checks the two agree)."""
+    v = np.asarray(variances, dtype=float)
+    k = v.shape[-1]
+    big_n = k * n
+    sp = v.mean(axis=-1)
+    num = (big_n - k) * np.log(sp) - (n - 1) * np.log(v).sum(axis=-1)
+    den = 1.0 + (k / (n - 1.0) - 1.0 / (big_n - k)) / (3.0 * (k - 1))
+    return stats.chi2.sf(num / den, k - 1)
+
+
 @dataclass
 class CellTest:
     delta: float
@@ -100,10 +146,12 @@ class CellTest:
     p_beyond: float
     df: float
     se: float
-    spread: float  # our seeds' std as used (floored)
+    spread: float  # our seeds' std as used (pooled or the cell's own, floored)
     mde: float
     tost_margin80: float
     prediction_interval: bool
+    spread_df: float  # the degrees of freedom of that std (n - 1, or the pooling group's)
+    spread_factor: float  # a single published draw's std in units of ours (prediction intervals only)
 
 
 def mde(se: float, df: float, alpha: float = 0.05, power: float = 0.8) -> float:
@@ -122,19 +170,28 @@ def mde(se: float, df: float, alpha: float = 0.05, power: float = 0.8) -> float:
 
 
 def test_cell(values: list[float], published: float, pub_std: float, pub_n: int, margin: float,
-              alpha: float = 0.05, floor: float = 0.0) -> CellTest:
-    """Every test of one cell (see the module docstring); `floor`: the least std of our seeds."""
-    _finite(values=values, published=published, pub_std=pub_std, margin=margin, floor=floor)
+              alpha: float = 0.05, floor: float = 0.0, pooled: tuple[float, float] | None = None,
+              factor: float = SPREAD_FACTOR) -> CellTest:
+    """Every test of one cell (see the module docstring); `floor`: the least std of our seeds; `pooled`:
+    (std, df) of the cell's pooling group, used instead of its own seeds' std; `factor`: a single
+    published draw's std in units of ours."""
+    _finite(values=values, published=published, pub_std=pub_std, margin=margin, floor=floor, factor=factor)
     x = np.asarray(values, dtype=float)
     if len(x) < 2:
         raise ValueError("a cell needs at least two reproduced runs to be tested")
-    if margin <= 0 or floor <= 0:
-        raise ValueError(f"the margin and the spread floor must be positive, got {margin} and {floor}")
-    a = {k: float(v) for k, v in cell_arrays(x.mean(), x.std(ddof=1), len(x), published, pub_std, pub_n, margin,
-                                             floor).items()}
+    if margin <= 0 or floor <= 0 or factor < 1:
+        raise ValueError(f"the margin and the spread floor must be positive and the spread factor at least 1, "
+                         f"got {margin}, {floor} and {factor}")
+    sd, df_ours = (x.std(ddof=1), len(x) - 1.0) if pooled is None else pooled
+    _finite(pooled_std=sd, pooled_df=df_ours)
+    a = {k: float(v) for k, v in cell_arrays(x.mean(), sd, len(x), published, pub_std, pub_n, margin, floor,
+                                             df_ours=df_ours, factor=factor).items()}
+    if not all(math.isfinite(a[k]) for k in ("delta", "se", "df")):
+        raise ValueError("the numbers are too large to test (the difference or its standard error overflows)")
     tost80 = a["se"] * float(stats.t.ppf(1 - alpha, a["df"]) + stats.t.ppf(0.9, a["df"]))
     return CellTest(a["delta"], (a["ci95_low"], a["ci95_high"]), a["p_welch"], a["p_tost"], a["p_beyond"], a["df"],
-                    a["se"], a["spread"], mde(a["se"], a["df"], alpha), tost80, pub_n == 1)
+                    a["se"], a["spread"], mde(a["se"], a["df"], alpha), tost80, pub_n == 1, float(df_ours),
+                    factor if pub_n == 1 else math.nan)
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -162,14 +219,14 @@ def as_row(test: CellTest) -> dict:
 
 
 def judge_one(values: list[float], published: float, pstd: float, pn: int, margin: float, alpha: float = 0.05,
-              floor: float = 0.0, higher_is_better: bool = True) -> dict:
+              floor: float = 0.0, higher_is_better: bool = True, factor: float = SPREAD_FACTOR) -> dict:
     """One cell on its own (`bench verdict`; Holm of one p is p), against a published value with sample std
     `pstd` over `pn` runs (bench.tables.parts.published_std). Keys: verdict, worse, delta, ci95, p_welch,
     p_tost, p_beyond, mde, tost_margin80 (null where undefined)."""
     if len(values) < 2:
         return {"verdict": UNAVAILABLE, "worse": None, "delta": None, "ci95": [None, None], "p_welch": None,
                 "p_tost": None, "p_beyond": None, "mde": None, "tost_margin80": None}
-    test = test_cell(values, published, pstd, pn, margin, alpha, floor)
+    test = test_cell(values, published, pstd, pn, margin, alpha, floor, factor=factor)
     return {"verdict": verdict(test, test.p_beyond, alpha), "worse": bool(test.delta * (1 if higher_is_better else -1)
                                                                          < 0),
             "delta": test.delta, "ci95": [test.ci95[0], test.ci95[1]], "p_welch": test.p_welch,

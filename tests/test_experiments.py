@@ -79,6 +79,14 @@ def test_good_table_parses_with_defaults():
     ("margin: 1.0", "margin: .nan", "margin", "finite"),
     ("  e1:", "  ../evil:", "entries.../evil", "not a valid id"),
     ("resolution: 8", "resolution: 8\n      colour: red", "entries.e1.recipe.colour", "unknown field"),
+    # a spread over one run is no spread: a paper that printed single runs is kind none
+    ("dispersion: {kind: std, n: 3}", "dispersion: {kind: std, n: 1}", "dispersion.n", "at least 2 runs"),
+    ("dispersion: {kind: std, n: 3}", "dispersion: {kind: ci95, n: 1}", "dispersion.n", "kind none"),
+    ("margin: 1.0", "margin: 1.0\npool_by: [model, optimizer]", "pool_by[1]", "unknown pooling key 'optimizer'"),
+    ("margin: 1.0", "margin: 1.0\npool_by: [model, model]", "pool_by", "listed twice"),
+    ("margin: 1.0", "margin: 1.0\nseeds: 1", "seeds", "must lie in [2, 1000]"),
+    ("margin: 1.0", "margin: 1.0\nspread_factor: 0.5", "spread_factor", "must lie in [1.0, 100.0]"),
+    ("margin: 1.0", "margin: 1.0\nseed_std: {value: 0.1}", "seed_std.source", "missing required field"),
 ])
 def test_errors_name_file_and_field(old, new, field, words):
     with pytest.raises(TableError) as info:
@@ -86,6 +94,14 @@ def test_errors_name_file_and_field(old, new, field, words):
     assert info.value.file == "experiments/x.yaml"
     assert info.value.field == field
     assert words in str(info.value)
+
+
+def test_the_statistics_fields_and_their_defaults():
+    t = parse_table("x.yaml", GOOD)
+    assert (t.seeds, t.pool_by, t.spread_factor, t.seed_std) == (None, ("model", "dataset"), 2.0, None)
+    t = parse_table("x.yaml", GOOD.replace("margin: 1.0", "margin: 1.0\nseeds: 5\npool_by: []\nspread_factor: 3\n"
+                                           "seed_std: {value: 0.1, source: \"recorded: our runs\"}", 1))
+    assert (t.seeds, t.pool_by, t.spread_factor, t.seed_std.value) == (5, (), 3.0, 0.1)
 
 
 def test_malformed_yaml_gives_line():

@@ -84,6 +84,52 @@ def test_verdicts(judged):
     assert "1 of 4 runs missing" in by.loc["ea", "reason"]
 
 
+def test_seed_variance_is_pooled_per_group_unless_bartlett_rejects(judged):
+    """ea and eb are one model on one dataset: one group, sum (n_i - 1) s_i^2 / sum (n_i - 1) with 4 df, checked by
+    scipy's Bartlett; `pool=False` (`--no-pool`) keeps each cell's own; spreads that differ fall back with a note."""
+    import math
+
+    import numpy as np
+    from scipy import stats as st
+
+    table, runs, v = judged
+    a, b = [90.0, 90.1, 89.9], [70.0, 70.2, 69.9]
+    by = v.set_index("entry")
+    pooled = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
+    for e in ("ea", "eb"):
+        assert by.loc[e, "spread"] == pytest.approx(pooled) and by.loc[e, "spread_df"] == 4 and by.loc[e, "pooled"]
+        assert by.loc[e, "p_homogeneity"] == pytest.approx(st.bartlett(a, b).pvalue)
+        assert by.loc[e, "group"] == "vit_tiny_patch16_224 / sklearn_digits" and "pooled over 2 cells" in by.loc[
+            e, "pool_note"]
+    own = judge({"t1": table}, runs, pool=False).set_index("entry")
+    assert own.loc["ea", "spread"] == pytest.approx(0.1) and own.loc["ea", "spread_df"] == 2
+    assert own.loc["eb", "spread"] == pytest.approx(np.std(b, ddof=1)) and not own.loc["eb", "pooled"]
+    wide = runs.copy()
+    sel = (wide.entry == "eb") & (wide.metric == "top1") & (wide.status == "ok")
+    wide.loc[sel, "value"] = [70.0, 75.0, 65.0][:int(sel.sum())]
+    apart = judge({"t1": table}, wide).set_index("entry")
+    assert not apart.loc["ea", "pooled"] and apart.loc["ea", "spread"] == pytest.approx(0.1)
+    assert "spreads differ (Bartlett p = " in apart.loc["ea", "pool_note"] and apart.loc["ea", "spread_df"] == 2
+
+
+def test_the_statistics_card_shows_pooling_the_factor_and_what_the_table_can_show(judged):
+    from bench.judge.operating import operating
+
+    table, runs, v = judged
+    html = render_html({"t1": table}, v, power=operating({"t1": table}, v, 3))
+    card = html[html.index('id="statistics-t1"'):]
+    card = card[:card.index("</details>")]
+    assert "seed variance pooled by model, dataset" in card and "3 seeds (recommended" in card
+    assert "<code>vit_tiny_patch16_224 / sklearn_digits</code>: 2 cells, std 0.129, 4 df (Bartlett p = 0.597)" in card
+    assert "80% REPRODUCED when equal from a margin of" in card and "What it can show: REPRODUCED at 0" in card
+    assert "taken as up to" not in card  # every cell printed its spread
+    single = parse_table("t.yaml", TABLE.replace("dispersion: {kind: std, n: 3}", "dispersion: {kind: none, n: 1}")
+                         .replace("dispersion: 0.1, ", "").replace("margin: 1.0", "margin: 1.0\nspread_factor: 3"))
+    html = render_html({"t1": single}, judge({"t1": single}, runs))
+    assert "no printed spread: the paper&#39;s taken as up to 3&times; ours" in html or \
+        "no printed spread: the paper's taken as up to 3&times; ours" in html
+
+
 def test_html_escapes_and_shows_cells(judged):
     table, _, v = judged
     html = render_html({"t1": table}, v)
@@ -231,7 +277,10 @@ def test_bench_power_prints_every_table(capsys, monkeypatch):
     for table in ("embedded_vit", "embedded_sam", "vit_table2", "vit_table5_i21k", "vit_table9", "sam_table10",
                   "sam_table3"):
         assert f"\n{table} " in out
-    assert "false fail" in out and "RNG seed 0" in out
+    assert "false fail" in out and "RNG seed 0" in out and "caught80" in out and "margin80" in out
+    # what a table can and cannot show, in words: SAM Table 10's single draws at its 0.3 margin
+    assert "REPRODUCED at 0 cannot reach 80% at the margin 0.3 with up to 64 seeds" in out
+    assert "sigma from prior: paper: SAM Table 3 prints 95% CI half-widths" in out
 
 
 def test_the_banner_and_direction_aware_badges(judged, tmp_path):

@@ -257,11 +257,31 @@ def test_only_results_of_the_parameters_use_up_the_budget():
     (('sweep_val_split: "train[90%:]"', 'sweep_val_split: "test[:50%]"'), "datasets.digits", "never read the test"),
     (("recipe.batch_size: 32\n", "recipe.batch_size: 32\n    recipe.select: {param: lr, grid: [0.1, 0.2]}\n"),
      "datasets.digits", "a study tunes instead"),
+    # one arm: nothing to compare (analysis used to stop at KeyError 'poi')
+    ((STUDY[STUDY.index("  mixup:"):], ""), "arms", "needs a baseline and at least one variant, got 1 arm (sgd)"),
 ])
 def test_bad_study_files_name_the_field(tables, edit, field, message):
     with pytest.raises(TableError) as err:
         parse_study("s.yaml", STUDY.replace(*edit), tables)
     assert "s.yaml" in str(err.value) and field in str(err.value) and message in str(err.value)
+
+
+def test_a_study_without_comparison_is_one_clear_line_not_a_key_error(tables, tmp_path):
+    """A Study built around the loader (one arm) still gets a clear error from the analysis; the aggregates of
+    no comparison are an empty table with its columns."""
+    import pandas as pd
+
+    from bench.errors import BenchError
+    from bench.study import analyze
+    from bench.study.results import analyze_study
+
+    study = _study(tables, arms={"sgd": _study(tables).arms["sgd"]})
+    with pytest.raises(BenchError, match="no comparison"):
+        analyze_study(study, tmp_path, tmp_path)
+    runs = pd.DataFrame({"arm": ["sgd"] * 2, "dataset": ["d"] * 2, "seed": [0, 1], "top1": [90.0, 91.0],
+                         "status": ["ok"] * 2})
+    iqm, poi = analyze.aggregate(runs, ["sgd"], [])
+    assert poi.empty and {"poi", "verdict", "p_holm"} <= set(poi.columns) and len(iqm) == 1
 
 
 def test_the_shipped_studies_parse_and_expand_to_stages(tables):

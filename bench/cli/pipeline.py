@@ -100,7 +100,8 @@ def cmd_stats(args) -> int:
 
     from bench.io import write_json, write_text
     from bench.tables.params import every_suite
-    from bench.judge.verdicts import judge, judge_claims, operating, summary
+    from bench.judge.operating import operating
+    from bench.judge.verdicts import judge, judge_claims, summary
 
     params, tables = every_suite(args.params)
     alpha = float(params.section("stats").get("alpha", 0.05))
@@ -109,13 +110,14 @@ def cmd_stats(args) -> int:
     except (OSError, ValueError) as exc:
         raise BenchError(f"cannot read {args.runs}: {exc}; run `bench collect` first") from None
     try:
-        verdicts = judge(tables, runs, alpha)
+        verdicts = judge(tables, runs, alpha, pool=not args.no_pool)
         claims = judge_claims(tables, runs, alpha, verdicts)
     except ValueError as exc:  # non-finite or impossible input reached the statistics
         raise BenchError(f"{args.runs}: {exc}") from None
     write_text(args.out, verdicts.to_csv(index=False))
     write_text(args.claims_out, claims.to_csv(index=False))
-    write_text(args.power_out, operating(tables, verdicts, len(params.seeds), alpha).to_csv(index=False))
+    write_text(args.power_out, operating(tables, verdicts, len(params.seeds), alpha,
+                                         pool=not args.no_pool).to_csv(index=False))
     ran = verdicts[verdicts.n_runs > 0]
     for metric in ("top1", "top1_err"):  # `dvc plots show`: one metric per figure
         mine = ran[ran.metric == metric][["table", "entry", "published", "mean", "std", "verdict"]]
@@ -130,27 +132,46 @@ def cmd_stats(args) -> int:
 
 
 def cmd_power(args) -> int:
-    """The gate's operating characteristics per table (from results/verdicts.csv when it exists)."""
+    """What each table's gate can show (from results/verdicts.csv when it exists): bench.judge.operating."""
     import pandas as pd
 
     from bench.tables.params import every_suite
-    from bench.judge.verdicts import operating
+    from bench.judge import power
+    from bench.judge.operating import operating, reach
 
     params, tables = every_suite(args.params)
     alpha = float(params.section("stats").get("alpha", 0.05))
     verdicts = pd.read_csv(args.verdicts) if Path(args.verdicts).is_file() else pd.DataFrame()
-    frame = operating(tables, verdicts, args.seeds or len(params.seeds), alpha)
-    print(f"How often the gate is wrong, per table: one cell, {frame.seeds.iloc[0]} seeds, alpha {alpha} "
+    if args.seeds is not None and not 2 <= args.seeds <= power.MAX_SEEDS:
+        raise BenchError(f"--seeds {args.seeds}: between 2 and {power.MAX_SEEDS}")
+    frame = operating(tables, verdicts, len(params.seeds), alpha, pool=not args.no_pool, force=args.seeds)
+    print(f"What the gate can show, per table: its typical cell at its seeds, alpha {alpha}, "
+          f"{'each cell its own variance' if args.no_pool else 'seed variance pooled per group'} "
           f"({frame.method.iloc[0]}).")
-    print(f"{'table':<18} {'margin':>6} {'sigma':>6}  {'false fail':>10} {'catch 2x':>8} {'REPR at 0':>9} "
-          f"{'seeds 80%':>9}  sigma from")
+    head = (f"{'table':<18} {'margin':>6} {'seeds':>5} {'sigma':>6} {'df':>4} {'factor':>6}  {'false fail':>10} "
+            f"{'REPR 0':>6} {'caught80':>8} {'Holm':>7} {'margin80':>8}  {'rec.':>4} {'REPR 0':>6} {'Holm':>7} "
+            f"{'margin80':>8}")
+    print(head)
     for r in frame.itertuples():
-        seeds = "> 64" if pd.isna(r.seeds_for_80pct_reproduced) else str(int(r.seeds_for_80pct_reproduced))
-        print(f"{r.table:<18} {r.margin:>6g} {r.sigma:>6.3g}  {r.false_fail_at_margin:>10.3f} "
-              f"{r.catch_at_2x_margin:>8.3f} {r.reproduced_at_zero:>9.3f} {seeds:>9}  {r.sigma_source}")
-    print("false fail: P(the gate fails a cell whose true difference is the margin, worse); catch 2x: P(it fails "
-          "one at twice the margin); REPR at 0: P(REPRODUCED when the truth equals the published value); seeds "
-          "80%: seeds needed for REPR at 0 >= 0.8.")
+        if pd.isna(r.sigma):
+            print(f"{r.table:<18} {r.margin:>6g} {r.seeds:>5}  {r.sigma_source}")
+            continue
+        factor = "" if pd.isna(r.spread_factor) else f"{r.spread_factor:g}"
+        print(f"{r.table:<18} {r.margin:>6g} {r.seeds:>5} {r.sigma:>6.3g} {r.spread_df:>4g} {factor:>6}  "
+              f"{r.false_fail_at_margin:>10.3f} {r.reproduced_at_zero:>6.3f} {r.caught80_cell:>8.3g} "
+              f"{r.caught80_holm:>7.3g} {r.smallest_margin80:>8.3g}  {int(r.seeds_recommended):>4} "
+              f"{r.reproduced_at_zero_recommended:>6.3f} {r.caught80_holm_recommended:>7.3g} "
+              f"{r.smallest_margin80_recommended:>8.3g}")
+    print("sigma: our seeds' std (runs, else the table's prior); df: of the variance a cell uses (pooled over its "
+          "group); factor: a single published draw's std taken as up to this times ours; false fail: P(the gate "
+          "fails a cell whose true difference is the margin, worse; one cell); REPR 0: P(REPRODUCED when the "
+          "truth equals the published value); caught80: the difference failed 80% of the time, one cell and "
+          "after Holm over the table; margin80: the smallest margin at which REPR 0 reaches 80%; rec.: the "
+          "seeds recommended, then the same figures at them.")
+    for r in frame.itertuples():
+        if not pd.isna(r.sigma):
+            print(f"  {r.table}: sigma from {r.sigma_source}")
+            print(f"    {int(r.seeds_recommended)} seeds recommended ({r.recommended_because}); {reach(r)}")
     return 0
 
 
@@ -238,10 +259,13 @@ def register(sub) -> None:
     s.add_argument("--summary-out", default="results/summary.json", help="counts for `dvc metrics`")
     s.add_argument("--power-out", default="results/power.csv", help="the gate's operating characteristics")
     s.add_argument("--plots-dir", default="results/plots", help="reference vs reproduced, one CSV per metric")
+    s.add_argument("--no-pool", action="store_true", help="each cell its own seed variance (no pooling groups)")
     s.set_defaults(func=cmd_stats)
     s = sub.add_parser("power", help="how often the gate is wrong, per table (simulated with its exact rules)")
     s.add_argument("--verdicts", default="results/verdicts.csv", help="observed spreads, when the stage ran")
-    s.add_argument("--seeds", type=int, help="seeds per cell (default: params.yaml's)")
+    s.add_argument("--seeds", type=int, help="seeds per cell of every table (default: each table's `seeds`, "
+                                            "else params.yaml's)")
+    s.add_argument("--no-pool", action="store_true", help="each cell its own seed variance (no pooling)")
     s.set_defaults(func=cmd_power)
     s = sub.add_parser("report", help="render reports/index.html and reports/summary.md")
     s.add_argument("--verdicts", default="results/verdicts.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -34,41 +35,51 @@ def cmd_validate(args) -> int:
     n = sum(len(t.entries) for t in tables.values())
     extra = f", {len(studies)} studies" if not args.files else ""
     print(f"ok: {len(tables)} tables, {n} entries valid{extra}")
+    if not args.files:
+        from bench.tables.params import suite_seeds
+
+        selected = load_tables(params.tables)
+        asked = len(suite_seeds(params, selected)[0])
+        if len(params.seeds) < asked:
+            each = ", ".join(f"{t.id} {t.seeds}" for t in selected.values() if t.seeds)
+            print(f"note: suite {params.suite} runs {len(params.seeds)} seeds where its tables ask for {asked} "
+                  f"({each}); `bench suite use {params.suite}` sets them")
     return 0
 
 
 def cmd_suite(args) -> int:
     from bench.tables.table import load_tables
-    from bench.tables.params import load_params, runnable, write_suite
+    from bench.tables.params import load_params, runnable, suite_seeds, write_suite
 
     params = load_params(args.params)
     if args.action == "list":
         for name, files in params.suites.items():
-            n = len(runnable(load_tables(files)))
+            tables = load_tables(files)
+            n, k = len(runnable(tables)), len(suite_seeds(params, tables)[0])
             mark = "*" if name == params.suite else " "
-            print(f"{mark} {name:<14} {n:>4} entries x {len(params.seeds)} seeds = {n * len(params.seeds):>4} "
-                  f"train stages  ({', '.join(files)})")
+            print(f"{mark} {name:<14} {n:>4} entries x {k} seeds = {n * k:>4} train stages  ({', '.join(files)})")
         return 0
     name = args.name or params.suite
     if name not in params.suites:
         from bench.errors import choices
 
         raise BenchError(f"unknown suite {name!r}; {choices(name, params.suites)}")
-    entries = runnable(load_tables(params.suites[name]))
+    tables = load_tables(params.suites[name])
+    entries = runnable(tables)
     if args.seeds is not None and not 2 <= args.seeds <= 1000:
         raise BenchError(f"--seeds {args.seeds}: a verdict needs at least 2 seeds (at most 1000)")
-    seeds = list(range(args.seeds)) if args.seeds is not None else params.seeds
+    seeds, why = (list(range(args.seeds)), "--seeds") if args.seeds is not None else suite_seeds(params, tables)
     if args.action == "cost":
         from bench.scale.cost import suite_cost
 
         print(f"suite {name}: estimated cost (bench/scale/cost.py: FLOPs on the meta device; not measured)")
-        sys.stdout.write(suite_cost(load_tables(params.suites[name]), len(seeds), args.card, args.mfu, args.gpus))
+        sys.stdout.write(suite_cost(tables, len(seeds), args.card, args.mfu, args.gpus))
         return 0
     if args.action == "show":
         print("\n".join(entries))
         return 0
-    write_suite(args.params, name, entries, seeds if args.seeds is not None else None)
-    print(f"{args.params}: suite {name}, {len(entries)} entries x {len(seeds)} seeds.")
+    write_suite(args.params, name, entries, seeds if seeds != params.seeds else None)
+    print(f"{args.params}: suite {name}, {len(entries)} entries x {len(seeds)} seeds ({why}).")
     if args.action == "run":  # hand over to DVC: it runs the stages, skips what is up to date
         import os
 
@@ -79,15 +90,20 @@ def cmd_suite(args) -> int:
     return 0
 
 
-def _number(flag: str, text: str, lo: float = -math.inf, bound: bool = False) -> float:
-    """A finite number from the command line (bounds printed "<0.1" allowed where `bound`)."""
+# The largest magnitude a number from the command line may have: what a table file accepts (bench.tables.parts),
+# far beyond any accuracy or error in points, and small enough that the statistics cannot overflow.
+LIMIT = 1e9
+
+
+def _number(flag: str, text: str, lo: float = -LIMIT, bound: bool = False) -> float:
+    """A finite number in [lo, LIMIT] from the command line (bounds printed "<0.1" allowed where `bound`)."""
     raw = text.strip()[1:] if bound and text.strip().startswith("<") else text
     try:
         value = float(raw)
     except ValueError:
         raise BenchError(f"{flag}: expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < lo:
-        raise BenchError(f"{flag}: expected a finite number >= {lo:g}, got {text!r}")
+    if not math.isfinite(value) or not lo <= value <= LIMIT:
+        raise BenchError(f"{flag}: expected a finite number in [{lo:g}, {LIMIT:g}], got {text!r}")
     return value
 
 
@@ -100,6 +116,7 @@ def cmd_verdict(args) -> int:
     margin = _number("--margin", args.margin)
     if margin <= 0:
         raise BenchError(f"--margin: must be > 0, got {args.margin}")
+    factor = _number("--spread-factor", args.spread_factor, 1.0)
     if args.kind == "none" and args.dispersion is not None:
         raise BenchError("--dispersion was given with --kind none; omit it when the paper printed none")
     if args.kind != "none" and args.dispersion is None:
@@ -117,7 +134,11 @@ def cmd_verdict(args) -> int:
     floor = quantisation(test_size, printed_unit(args.published))
     pstd, pn = published_std(dispersion, args.kind if dispersion is not None else "none", args.n or 1,
                              args.dispersion if dispersion is not None else None)
-    result = judge_one(values, published, pstd, pn, margin, floor=floor, higher_is_better=args.higher_is_better)
+    try:
+        result = judge_one(values, published, pstd, pn, margin, floor=floor, higher_is_better=args.higher_is_better,
+                           factor=factor)
+    except ValueError as exc:  # what the statistics refuse (numbers whose arithmetic would overflow)
+        raise BenchError(str(exc)) from None
     print(json.dumps(result, allow_nan=False))
     return 0
 
@@ -199,8 +220,8 @@ def register(sub) -> None:
     s.add_argument("action", nargs="?", choices=("list", "show", "use", "run", "cost"), default="list")
     s.add_argument("name", nargs="?", help="suite name (default: the selected one)")
     s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
-    s.add_argument("--seeds", type=int, metavar="N", help="with use or run: seeds 0..N-1 (the SAM tables print "
-                   "means over 5 runs; default: keep params.yaml's seeds); with cost: N seeds")
+    s.add_argument("--seeds", type=int, metavar="N", help="with use, run or cost: seeds 0..N-1 (default: the most "
+                   "the suite's tables ask for in their `seeds:`, else params.yaml's)")
     s.add_argument("--card", default="H100", choices=("H100", "H200", "A100", "L40S", "L4"), help="with cost")
     s.add_argument("--mfu", type=float, default=0.4, help="with cost: the model FLOPs utilisation assumed")
     s.add_argument("--gpus", type=int, default=8, help="with cost: devices for the critical path")
@@ -213,12 +234,17 @@ def register(sub) -> None:
     s.add_argument("--kind", choices=(*DISPERSIONS, "none"), required=True)
     s.add_argument("--n", type=int, help="the number of runs the published dispersion is over (>= 2; "
                    "required with --kind std or ci95)")
-    s.add_argument("--values", nargs="+", required=True, help="the reproduced runs (percent)")
+    s.add_argument("--values", nargs="+", required=True, help="the reproduced runs (percent; negative numbers "
+                   "such as -1e2 are values)")
     s.add_argument("--margin", required=True)
+    s.add_argument("--spread-factor", default="2", help="with --kind none: the paper's run-to-run std is taken "
+                   "as up to this times ours (default 2, the tables' default)")
     s.add_argument("--test-size", help="test examples per run: the spread floor is 100 / size / sqrt(12)")
     direction = s.add_mutually_exclusive_group(required=True)
     direction.add_argument("--higher-is-better", action="store_true")
     direction.add_argument("--lower-is-better", action="store_true")
+    # argparse reads "-1e200" as an option (its test for a negative number knows no exponent): these are values
+    s._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.I)
     s.set_defaults(func=cmd_verdict)
     s = sub.add_parser("published", help="print every published cell of every table file as CSV")
     s.set_defaults(func=cmd_published)

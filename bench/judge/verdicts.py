@@ -51,11 +51,16 @@ def _test_size(runs: pd.DataFrame) -> float | None:
     return float(sizes.min()) if len(sizes) else None
 
 
-def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per cell: published vs reproduced, tests, Holm within the table, verdict."""
+def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05, pool: bool = True) -> pd.DataFrame:
+    """One row per cell: published vs reproduced, tests (seed variance pooled per group: bench.judge.pooling;
+    `pool=False`: each cell's own), Holm within the table, verdict."""
+    from bench.judge import pooling
+    from bench.tables.table import all_entries
+
+    everything = all_entries(tables)
     out = []
     for table in tables.values():
-        cells = []
+        cells, tested = [], {}
         for entry in table.entries.values():
             sel = runs[(runs.entry == entry.id) & (runs.metric == table.metric)]
             ok = sel[sel.status == "ok"].sort_values("seed")
@@ -91,26 +96,39 @@ def judge(tables: dict[str, Table], runs: pd.DataFrame, alpha: float = 0.05) -> 
             elif len(values) < 2:
                 row.update(verdict=stats.UNAVAILABLE, reason=entry.unavailable or _why(bad))
             else:
-                floor = stats.quantisation(_test_size(ok), pub.unit)
-                test = stats.test_cell(values, pub.value, pstd, pn, table.margin, alpha, floor)
-                row.update(stats.as_row(test), spread_floor=floor)
                 if len(bad):
                     row["reason"] = f"{len(bad)} of {len(sel)} runs missing or failed"
+                row["spread_floor"] = stats.quantisation(_test_size(ok), pub.unit)
+                tested[entry.id] = values
                 cells.append(row)
             out.append(row)
+        groups = pooling.pools(table, tested, everything, pool)
+        for cell in cells:
+            label, group = groups[cell["entry"]]
+            test = stats.test_cell(tested[cell["entry"]], cell["published"], cell["published_std"],
+                                   cell["published_n"], table.margin, alpha, cell["spread_floor"], group.pooled,
+                                   table.spread_factor)
+            cell.update(stats.as_row(test), group=label, group_cells=len(group.cells), group_std=group.std,
+                        group_df=group.df, p_homogeneity=group.p_homogeneity, pooled=group.used,
+                        pool_note=group.note)
         # DISCREPANT: the 95% CI outside +-margin, Holm-adjusted across the table's tested cells.
         for cell, p_holm in zip(cells, stats.holm([c["p_beyond"] for c in cells])):
             cell["p_holm"] = p_holm
             cell["verdict"] = (stats.REPRODUCED if cell["p_tost"] < alpha else
                                stats.DISCREPANT if p_holm < alpha else stats.INCONCLUSIVE)
     frame = pd.DataFrame(out)
-    for col in ("delta", "ci95_low", "ci95_high", "p_welch", "p_tost", "p_beyond", "df", "se", "spread",
-                "spread_floor", "mde", "tost_margin80", "prediction_interval", "p_holm"):
+    for col in VERDICT_TESTS:
         if col not in frame:  # no cell had two runs: keep the columns, empty
             frame[col] = np.nan
     sign = np.where(frame["higher_is_better"], 1.0, -1.0)
     frame["worse"] = (frame.get("delta", pd.Series(np.nan, index=frame.index)) * sign) < 0
     return frame
+
+
+# The columns of a tested cell (empty where no cell had two runs).
+VERDICT_TESTS = ("delta", "ci95_low", "ci95_high", "p_welch", "p_tost", "p_beyond", "df", "se", "spread",
+                 "spread_df", "spread_factor", "spread_floor", "mde", "tost_margin80", "prediction_interval",
+                 "p_holm", "group", "group_cells", "group_std", "group_df", "p_homogeneity", "pooled", "pool_note")
 
 
 def _number(value) -> float | int | None:
@@ -196,30 +214,3 @@ def judge_claims(tables: dict, runs: pd.DataFrame, alpha: float = 0.05,
         for claim in t.claims:
             rows += claim.judge(ctx)
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-
-
-def operating(tables: dict[str, Table], verdicts: pd.DataFrame, seeds: int, alpha: float = 0.05) -> pd.DataFrame:
-    """The gate's operating characteristics per table (bench.judge.power), for a typical cell: the table's median
-    published std, and our seeds' median std where cells ran (else the published std, else margin / 3)."""
-    from bench.judge import power
-
-    rows = []
-    for t in tables.values():
-        mine = verdicts[verdicts.table == t.id] if len(verdicts) else verdicts
-        referenced = [e for e in t.entries.values() if e.published is not None]
-        spreads = [_spread(t, e) for e in referenced]
-        with_std = [s for s, n in spreads if n > 1]
-        pub_std, pub_n = (float(np.median(with_std)), t.dispersion_n) if with_std else (0.0, 1)
-        ran = pd.to_numeric(mine.get("std", pd.Series(dtype=float)), errors="coerce").dropna()
-        if len(ran):
-            sigma, where = float(ran.median()), f"our seeds' median std ({len(ran)} cells)"
-        elif with_std:
-            sigma, where = pub_std, "the published std (no runs yet)"
-        else:
-            sigma, where = t.margin / 3.0, "assumed margin / 3 (no runs yet, no published dispersion)"
-        floor = stats.quantisation(None, referenced[0].published.unit if referenced else 0.01)
-        c = power.characteristics(max(sigma, floor), seeds, pub_std, pub_n, t.margin, floor, alpha)
-        rows.append({"table": t.id, "title": t.title, "margin": t.margin, "seeds": seeds, "sigma": sigma,
-                     "sigma_source": where, "published_std": pub_std, "published_n": pub_n, **c,
-                     "method": f"simulated: {power.DRAWS} experiments per point, RNG seed 0, one cell before Holm"})
-    return pd.DataFrame(rows)

@@ -121,6 +121,27 @@ def _claims(claims: pd.DataFrame | None) -> list[dict]:
     return out
 
 
+def gate_card(t: Table, mine: pd.DataFrame, power_row: dict | None, seeds: int) -> dict:
+    """The statistics part of a table's protocol card: seeds, how our seed variance is estimated (each pooling
+    group's std, df and Bartlett p where cells ran), the spread factor where a cell has no printed spread,
+    and what the gate can show (bench.judge.operating)."""
+    from bench.judge.operating import reach
+
+    groups = []
+    if "group" in mine:
+        for label, g in mine[mine.group.notna() & (mine.group.astype(str) != "")].groupby("group", sort=False):
+            first = g.iloc[0]
+            groups.append({"label": label, "cells": len(g), "std": first.get("group_std"),
+                           "df": first.get("group_df"), "p": first.get("p_homogeneity"),
+                           "pooled": flag(first.get("pooled")) is True, "note": first.get("pool_note") or ""})
+    single = any(e.published is not None and e.published.spread(t.dispersion)[1] == 1 for e in t.entries.values())
+    row = power_row or {}
+    has = all(row.get(k) is not None and row.get(k) == row.get(k) for k in ("sigma", "seeds_recommended"))
+    return {"seeds": t.seeds or seeds, "own_seeds": bool(t.seeds), "pool_by": ", ".join(t.pool_by) or "the whole table",
+            "groups": groups, "factor": t.spread_factor if single else None, "power": row if has else None,
+            "reach": reach(pd.Series(row)) if has else "", "prior": t.seed_std}
+
+
 def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "Reproducibility report",
                 runs: pd.DataFrame | None = None, claims: pd.DataFrame | None = None,
                 power: pd.DataFrame | None = None, selected: set[str] | None = None, seeds: int = 3,
@@ -131,8 +152,10 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
     from bench.judge.gate import failing
     from bench.report import plots
 
+    if power is not None and "caught80_holm" not in power:
+        power = None  # a power.csv written before the pooled rule (no recommended seeds): `bench stats` rewrites it
     text = ["reason", "device", "git_commit", "seeds", "values", "derived_from", "note", "published_printed",
-            "published_dispersion_printed"]
+            "published_dispersion_printed", "group", "pool_note"]
     verdicts = verdicts.copy()
     for col in text:  # empty CSV fields read back as NaN floats; one seed's "93.7" as a float
         verdicts[col] = verdicts[col].astype(object).where(verdicts[col].notna(), "").astype(str) \
@@ -164,6 +187,8 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
             if curves:
                 figures.append(curves)
         card = protocol.card(t)
+        power_row = next((r for r in (power.to_dict("records") if power is not None and len(power) else [])
+                          if r.get("table") == t.id), None)
         kinds = [k for row in card for item in row["values"] for k, _ in item["parts"]]
         sections.append({"table": t, "rows": rows, "counts": counts.loc[t.id].to_dict() if t.id in counts.index
                          else dict.fromkeys(VERDICTS, 0), "compute_h": compute_h, "cost_h": cost_h,
@@ -172,6 +197,7 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
                          "figures": [plots.no_script(f) for f in figures],
                          "claims": [c for c in claim_items if c["table"] == t.id],
                          "open": ran or selected is None or t.id in selected,
+                         "gate": gate_card(t, mine, power_row, seeds),
                          "stages": runnable * seeds, "runnable": runnable,
                          "reasons": sorted(reasons.items(), key=lambda kv: kv[1]),
                          "unavailable": int((mine.verdict == UNAVAILABLE).sum()) if len(mine) else 0})

@@ -133,6 +133,9 @@ def permutation_p(xs: list, ys: list, draws: int = PERMUTATIONS, seed: int = 0) 
             float((1 + np.sum(stat <= observed + eps)) / (1 + draws)))
 
 
+POI_COLUMNS = ["variant", "control", "poi", "ci95_low", "ci95_high", "p_improves", "p_hurts", "reason"]
+
+
 def aggregate(runs: pd.DataFrame, arms: list[str], comparisons: list[tuple[str, str]], alpha: float = 0.05,
               seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per arm: IQM of normalised scores with its CI; per comparison: P(X > Y) with its CI, the stratified
@@ -170,6 +173,6 @@ def aggregate(runs: pd.DataFrame, arms: list[str], comparisons: list[tuple[str, 
         else:
             row["reason"] = "fewer than two runs of an arm on some dataset"
         pois.append(row)
-    poi = pd.DataFrame(pois)
+    poi = pd.DataFrame(pois, columns=POI_COLUMNS)
     _holm_verdicts(poi, poi["poi"].notna(), "poi", 0.5, alpha)
     return pd.DataFrame(iqms), poi

@@ -49,6 +49,9 @@ def _cell_frames(study: Study, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def analyze_study(study: Study, out_dir: Path, results_dir: Path) -> dict[str, Any]:
+    if not study.comparisons():  # the study loader refuses a study of one arm; a Study built otherwise gets a line
+        raise BenchError(f"{study.path}: arms: the study has no comparison (one arm: {', '.join(study.arms)}); "
+                         "add a variant to compare with the baseline")
     runs, trials, cells = _cell_frames(study, out_dir)
     comparisons = study.comparisons()
     effects = analyze.effects(runs, comparisons, study.alpha)

@@ -105,6 +105,17 @@ def load_all(params: Params) -> dict[str, Table]:
     return load_tables(params.all_tables)
 
 
+def suite_seeds(params: Params, tables: dict[str, Table]) -> tuple[list[int], str]:
+    """The seeds a suite runs, and why: 0..N-1 for the largest N its tables ask for (`seeds:` in a table
+    file), else params.yaml's. DVC's train matrix is entries x one list of seeds, so every entry of the
+    suite runs them; a cell is judged on all the runs it has, so more than its table asks never hurts."""
+    asked = {t.id: t.seeds for t in tables.values() if t.seeds}
+    if not asked:
+        return params.seeds, "params.yaml's seeds (no table of the suite sets its own)"
+    n = max(asked.values())
+    return list(range(n)), "the most its tables ask for (" + ", ".join(f"{k} {v}" for k, v in asked.items()) + ")"
+
+
 def write_suite(path: str | Path, suite: str, entries: list[str], seeds: list[int] | None = None) -> None:
     """Set `suite:` (and `seeds:` when given) and replace the `entries:` block of params.yaml, keeping the
     rest as written."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from bench.tables.recipe import RESULT_KEYS
+from bench.errors import choices
 from bench.tables.schema import Checker, Kinds, parse, spec
 from bench.tables.yamlfile import Printed
 
@@ -152,7 +153,43 @@ class Dispersion:
 
     kind: str = spec("std (the sample std); ci95 (a 95% CI half-width of the mean); none (no spread printed)",
                      choices=(*DISPERSIONS, "none"), noun="dispersion kind")
-    n: int = spec("the number of runs it was computed over (1: single runs)", lo=1, hi=1_000_000)
+    n: int = spec("the number of runs it was computed over (at least 2 for std and ci95; 1 with none)", lo=1,
+                  hi=1_000_000)
+
+    def check(self, c: Checker, path: str) -> None:
+        if self.kind != "none" and self.n < 2:
+            raise c.fail(f"{path}.n", f"a {self.kind} dispersion is computed over at least 2 runs, got n: {self.n} "
+                                      "(a paper that printed single runs has dispersion kind none)")
+
+
+# -- how our seeds' spread is estimated and what is assumed of the paper's ----------------------------
+
+# What a table's cells may be pooled by (`pool_by`): the keys of a pooling group (bench.judge.pooling).
+POOL_KEYS = ("model", "dataset", "row", "column", "entry")
+# Cells that share the network and the data share a noise process: they differ only by the recipe (optimizer,
+# augmentation, epochs, rho), which moves the mean far more than the seed-to-seed spread.
+DEFAULT_POOL_BY = ("model", "dataset")
+# A paper that printed no spread: its run-to-run std is taken as up to this factor times ours (bench.stats
+# holds the same number; README, "How verdicts are made", says why 2).
+DEFAULT_SPREAD_FACTOR = 2.0
+
+
+def check_pool_by(c: Checker, value: tuple, path: str) -> tuple:
+    for i, key in enumerate(value):
+        if key not in POOL_KEYS:
+            raise c.fail(f"{path}[{i}]", f"unknown pooling key {key!r}; {choices(str(key), POOL_KEYS)}")
+    if len(set(value)) != len(value):
+        raise c.fail(path, "a pooling key is listed twice")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedPrior:
+    """Our seeds' std expected before any run (what `bench power` recommends seeds from), with its source."""
+
+    value: float = spec("the seed-to-seed std of a typical cell, in metric points", lo=1e-6, hi=1e6)
+    source: str = spec("where it comes from: the papers' printed spreads, the official repositories' logs, or "
+                       "our recorded runs, and how it was derived")
 
 
 # -- a cell's number ---------------------------------------------------------------------------------

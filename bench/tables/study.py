@@ -240,8 +240,9 @@ def _arms(c: Checker, raw: Any, path: str) -> dict[str, Arm]:
     for name, value in c.mapping(raw, path).items():
         c.ident(name, f"{path}.{name}")
         out[name] = parse(Arm, c, value, f"{path}.{name}", filled={"name": name})
-    if not out:
-        raise c.fail(path, "expected at least one arm")
+    if len(out) < 2:
+        raise c.fail(path, f"a study compares arms: it needs a baseline and at least one variant, got "
+                           f"{len(out)} arm{'s' if len(out) != 1 else ''} ({', '.join(out) or 'none'})")
     return out
 
 

@@ -21,8 +21,9 @@ import yaml
 from bench.errors import TableError, choices
 from bench.tables import protocol, yamlfile
 from bench.tables.claims import Claim, read_claims
-from bench.tables.parts import (METRICS, SOURCES, Costs, Derived, Dispersion, Figure, Layout, Published,
-                                PaperSource, RecordedSource, ResultsSource)
+from bench.tables.parts import (DEFAULT_POOL_BY, DEFAULT_SPREAD_FACTOR, METRICS, SOURCES, Costs, Derived,
+                                Dispersion, Figure, Layout, Published, PaperSource, RecordedSource, ResultsSource,
+                                SeedPrior, check_pool_by)
 from bench.tables.recipe import Dataset, Plan, Recipe, parse_checkpoint, parse_dataset, parse_recipe
 from bench.tables.schema import Checker, describe, parse, spec
 
@@ -133,6 +134,18 @@ class Table:
     dispersion: Dispersion = spec("how the paper printed each cell's spread")
     margin: float = spec("equivalence margin in metric points, fixed before any run (say why in a comment)",
                          lo=1e-9, hi=1e6)
+    seeds: int | None = spec("the seeds each cell runs (0..seeds-1; the SAM tables printed means over 5 runs); "
+                             "`bench suite use` runs the largest of its tables' (DVC's train matrix is entries "
+                             "x one list of seeds); null: params.yaml's seeds", None, lo=2, hi=1000)
+    pool_by: tuple[str, ...] = spec("the cells that pool their seed variance: those alike in these keys (model, "
+                                    "dataset, row, column; [entry]: each cell its own; []: the whole table). "
+                                    "Bartlett's test falls back to each cell's own variance when a group's "
+                                    "spreads differ", DEFAULT_POOL_BY, check=check_pool_by)
+    spread_factor: float = spec("a cell printed without a spread: the paper's run-to-run std is taken as up to "
+                                "this factor times our seeds' (the rule keeps false failure at the margin <= "
+                                "alpha up to it)", DEFAULT_SPREAD_FACTOR, lo=1.0, hi=100.0)
+    seed_std: SeedPrior | None = spec("our seeds' std expected before any run, with its source (`bench power` "
+                                      "recommends seeds from it until cells have run)", None)
     layout: Layout = spec("rows and columns exactly as printed")
     entries: dict[str, Entry] = spec("the cells, by entry id ([a-z0-9_], at most 64 characters, unique across "
                                      "files); the entry fields are under entries.<id>.", reader=_entries,
