@@ -22,11 +22,10 @@ RESULTS = Path("results/studies")
 
 def _studies(params_path: str, names: list[str] | None = None):
     from bench.tables.params import every_suite
-    from bench.tables.study import STUDY_DIR, load_study
+    from bench.tables.study import STUDY_DIR, load_studies
 
     _, tables = every_suite(params_path)
-    names = sorted(p.stem for p in STUDY_DIR.glob("*.yaml")) if names is None else names
-    return {s.id: s for s in (load_study(n, tables) for n in names)}
+    return load_studies(sorted(STUDY_DIR.glob("*.yaml")) if names is None else names, tables)
 
 
 def cmd_list(args) -> int:

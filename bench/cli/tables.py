@@ -19,7 +19,7 @@ def cmd_validate(args) -> int:
         tables = load_tables(args.files)
     else:
         params = load_params(args.params)
-        from bench.tables.study import STUDY_DIR, load_study
+        from bench.tables.study import STUDY_DIR, load_studies
 
         found = {str(p) for p in Path("experiments").rglob("*.yaml") if STUDY_DIR not in p.parents}
         missing = sorted(found - set(params.all_tables))
@@ -29,7 +29,7 @@ def cmd_validate(args) -> int:
         for name in params.suites:  # each suite must load on its own (derived entries resolve inside it)
             load_tables(params.suites[name])
         selected_suite(args.params)
-        studies = [load_study(p, tables) for p in sorted(STUDY_DIR.glob("*.yaml"))]
+        studies = load_studies(sorted(STUDY_DIR.glob("*.yaml")), tables)
     check_resources(tables)
     n = sum(len(t.entries) for t in tables.values())
     extra = f", {len(studies)} studies" if not args.files else ""

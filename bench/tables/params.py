@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.errors import TableError, choices
+from bench.tables import yamlfile
 from bench.tables.table import Table, load_tables
 from bench.tables.schema import SEED_MAX
 
@@ -49,12 +48,7 @@ class Params:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = str(path)
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TableError(path, "", f"cannot read the file: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise TableError(path, "", f"malformed YAML: {exc}") from None
+    raw = yamlfile.read_file(path)  # duplicate keys refused, with their line
     if not isinstance(raw, dict):
         raise TableError(path, "", "expected a mapping at the top level")
 

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.tables import yamlfile
 from bench.errors import TableError
 from bench.tables.recipe import Plan, parse_dataset, parse_recipe
@@ -303,11 +301,7 @@ class StudyFile:
 def parse_study(path: str | Path, text: str, tables: dict) -> Study:
     """Parse and check one study file against the loaded tables (for its baseline entry)."""
     c = Checker(str(path))
-    try:
-        raw = yamlfile.load(text)
-    except yaml.YAMLError as exc:
-        raise c.fail("", f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    f = parse(StudyFile, c, raw, "")
+    f = parse(StudyFile, c, yamlfile.read(path, text), "")
     entries = {e.id: (t, e) for t in tables.values() for e in t.entries.values()}
     base_changes = f.baseline.changes or {}
 
@@ -350,7 +344,26 @@ def load_study(name_or_path: str | Path, tables: dict) -> Study:
     if not path.is_file():
         known = sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
         raise TableError(str(path), "", f"no such study file; known studies: {', '.join(known) or 'none'}")
-    return parse_study(path, path.read_text(encoding="utf-8"), tables)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableError(str(path), "", f"cannot read the file: {getattr(exc, 'strerror', None) or exc}") from None
+    study = parse_study(path, text, tables)
+    if study.id != path.stem:  # `bench study cell --cell <id>.<arm>.<dataset>` finds the file by the id
+        raise TableError(str(path), "id", f"study id {study.id!r} differs from the file's name {path.stem!r}: a "
+                                          f"study's cells name it by its id, so name the file {study.id}.yaml")
+    return study
+
+
+def load_studies(names_or_paths, tables: dict) -> dict[str, Study]:
+    """Several study files, by id; two files with the same id are refused (one would hide the other)."""
+    out: dict[str, Study] = {}
+    for name in names_or_paths:
+        study = load_study(name, tables)
+        if study.id in out:
+            raise TableError(study.path, "id", f"study id {study.id!r} is also used by {out[study.id].path}")
+        out[study.id] = study
+    return out
 
 
 def split_cell(cell: str) -> tuple[str, str, str]:

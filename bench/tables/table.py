@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.errors import TableError, choices
 from bench.tables import protocol, yamlfile
 from bench.tables.claims import Claim, read_claims
@@ -200,14 +198,7 @@ class Table:
 
 def parse_table(path: str | Path, text: str) -> Table:
     """Parse and check one table file's text; raises TableError naming file and field."""
-    c = Checker(str(path))
-    try:
-        raw = yamlfile.load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise c.fail(where, f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    return parse(Table, c, raw, "", filled={"path": str(path)})
+    return parse(Table, Checker(str(path)), yamlfile.read(path, text), "", filled={"path": str(path)})
 
 
 def load_table(path: str | Path) -> Table:
