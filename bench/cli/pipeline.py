@@ -29,11 +29,12 @@ def cmd_plan(args) -> int:
     from bench.io import read_json, write_json
     from bench import progress
     from bench.tables.table import all_entries
-    from bench.tables.params import load_all, selected_suite
+    from bench.tables.params import check_study_cells, load_all, selected_suite
     from bench.train.preflight import check_resources
 
     params, tables = selected_suite(args.params)
     check_resources(tables)
+    check_study_cells(params, load_all(params))  # before any stage: a study cell named wrong stops the plan
     manifest = read_json(Path(args.manifest), "run `bench prepare` (DVC stage `prepare`) first")
     out = Path(args.out)
     plans = {}
@@ -49,7 +50,7 @@ def cmd_plan(args) -> int:
         if stale.stem not in plans and not stale.name.startswith("_"):
             stale.unlink()
     ordered = {e: plans[e] for e in params.entries if e in plans}  # dvc.yaml's matrix follows params' order
-    cells = [str(c) for c in params.raw.get("study_cells") or []]
+    cells = list(params.study_cells)
     progress.write(out, progress.estimates(ordered, params.seeds, Path(args.runs_dir), cells))
     _prune(set(all_entries(load_all(params))), Path(args.runs_dir), Path(args.select_dir))
     print(f"planned {len(plans)} entries x {len(params.seeds)} seeds into {out}/")
@@ -103,7 +104,7 @@ def cmd_stats(args) -> int:
     from bench.judge.verdicts import judge, judge_claims, operating, summary
 
     params, tables = every_suite(args.params)
-    alpha = float(params.section("stats").get("alpha", 0.05))
+    alpha = params.stats.alpha
     try:
         runs = pd.read_csv(args.runs)
     except (OSError, ValueError) as exc:
@@ -137,7 +138,7 @@ def cmd_power(args) -> int:
     from bench.judge.verdicts import operating
 
     params, tables = every_suite(args.params)
-    alpha = float(params.section("stats").get("alpha", 0.05))
+    alpha = params.stats.alpha
     verdicts = pd.read_csv(args.verdicts) if Path(args.verdicts).is_file() else pd.DataFrame()
     frame = operating(tables, verdicts, args.seeds or len(params.seeds), alpha)
     print(f"How often the gate is wrong, per table: one cell, {frame.seeds.iloc[0]} seeds, alpha {alpha} "
@@ -178,7 +179,7 @@ def cmd_report(args) -> int:
                                               "values": str, "seeds": str, "reason": str})
         except (OSError, ValueError) as exc:
             raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
-    title = str(params.section("report").get("title", "Reproducibility report"))
+    title = params.report.title
     selected = {tid for tid, t in tables.items() if t.path in params.tables}
     from bench.report.studies import sections
 

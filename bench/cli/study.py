@@ -103,18 +103,18 @@ def cmd_analyze(args) -> int:
     from bench.study.results import analyze_all
 
     names = getattr(args, "names", None)
-    studies = _studies(args.params, names if names is not None else _used(args.params))  # none used: none
+    studies = _studies(args.params, names) if names is not None else _used(args.params)  # none used: none
     summary = analyze_all(studies, Path(args.out_dir), Path(args.results_dir))
     print(json.dumps(summary, indent=1))
     return 0
 
 
-def _used(params_path: str) -> list[str]:
-    """The studies params.yaml's study_cells name."""
-    from bench.tables.params import load_params
+def _used(params_path: str) -> dict:
+    """The studies params.yaml's study_cells name, by id (each cell checked: its study, arm and dataset exist)."""
+    from bench.tables.params import check_study_cells, every_suite
 
-    cells = load_params(params_path).raw.get("study_cells") or []
-    return list(dict.fromkeys(str(c).split(".")[0] for c in cells))
+    params, tables = every_suite(params_path)
+    return check_study_cells(params, tables)
 
 
 def register(sub) -> None:

@@ -19,6 +19,7 @@ def cmd_validate(args) -> int:
         tables = load_tables(args.files)
     else:
         params = load_params(args.params)
+        from bench.tables.params import check_study_cells
         from bench.tables.study import STUDY_DIR, load_studies
 
         found = {str(p) for p in Path("experiments").rglob("*.yaml") if STUDY_DIR not in p.parents}
@@ -30,6 +31,7 @@ def cmd_validate(args) -> int:
             load_tables(params.suites[name])
         selected_suite(args.params)
         studies = load_studies(sorted(STUDY_DIR.glob("*.yaml")), tables)
+        check_study_cells(params, tables)
     check_resources(tables)
     n = sum(len(t.entries) for t in tables.values())
     extra = f", {len(studies)} studies" if not args.files else ""
@@ -131,7 +133,7 @@ def cmd_published(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    """Every key a table file or a study file may hold, and every pre-processing op."""
+    """Every key a table file, a study file or params.yaml may hold, and every pre-processing op."""
     sys.stdout.write(schema_markdown())
     return 0
 
@@ -146,6 +148,7 @@ def schema_markdown() -> str:
     import dataclasses
 
     from bench.pp.ops import registry
+    from bench.tables.params import Params
     from bench.tables.recipe import Dataset, Recipe
     from bench.tables.schema import describe
     from bench.tables.study import StudyFile
@@ -154,7 +157,8 @@ def schema_markdown() -> str:
     parts = (("Table file (`experiments/<paper>/<table>.yaml`)", Table, "field"),
              ("`recipe.` (an entry's recipe)", Recipe, "`recipe.` field"),
              ("`dataset.` (an entry's dataset)", Dataset, "`dataset.` field"),
-             ("Study file (`experiments/studies/<study>.yaml`)", StudyFile, "field"))
+             ("Study file (`experiments/studies/<study>.yaml`)", StudyFile, "field"),
+             ("`params.yaml` (what `dvc repro` runs, and how; checked before any stage runs)", Params, "field"))
     lines = []
     for title, cls, head in parts:
         lines += [f"### {title}", "", f"| {head} | type | default | meaning |", "|---|---|---|---|"]
@@ -222,7 +226,8 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_verdict)
     s = sub.add_parser("published", help="print every published cell of every table file as CSV")
     s.set_defaults(func=cmd_published)
-    s = sub.add_parser("schema", help="print the recipe and dataset fields of table files (Markdown)")
+    s = sub.add_parser("schema", help="print every field of table files, study files and params.yaml, and the ops "
+                                      "(Markdown)")
     s.set_defaults(func=cmd_schema)
     s = sub.add_parser("show", help="the results as a Markdown table: reference, ours, delta, verdict per cell")
     s.add_argument("--verdicts", default="results/verdicts.csv")
