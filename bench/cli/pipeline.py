@@ -134,13 +134,14 @@ def cmd_power(args) -> int:
     """The gate's operating characteristics per table (from results/verdicts.csv when it exists)."""
     import pandas as pd
 
+    from bench.judge import frames
     from bench.tables.params import every_suite
     from bench.judge.verdicts import operating
 
     params, tables = every_suite(args.params)
     alpha = params.stats.alpha
-    verdicts = pd.read_csv(args.verdicts) if Path(args.verdicts).is_file() else pd.DataFrame()
-    frame = operating(tables, verdicts, args.seeds or len(params.seeds), alpha)
+    verdicts = frames.read(args.verdicts, "verdicts") if Path(args.verdicts).is_file() else pd.DataFrame()
+    frame = operating(tables, verdicts, args.seeds if args.seeds is not None else len(params.seeds), alpha)
     print(f"How often the gate is wrong, per table: one cell, {frame.seeds.iloc[0]} seeds, alpha {alpha} "
           f"({frame.method.iloc[0]}).")
     print(f"{'table':<18} {'margin':>6} {'sigma':>6}  {'false fail':>10} {'catch 2x':>8} {'REPR at 0':>9} "
@@ -214,6 +215,8 @@ def cmd_check(args) -> int:
 
 
 def register(sub) -> None:
+    from bench.cli.args import count
+
     s = sub.add_parser("prepare", help="build the TFDS datasets the suite needs; write data/manifest.json")
     s.add_argument("--data-dir", default="data/tfds")
     s.add_argument("--manual-dir", default="data/manual", help="root of the TFDS manual_dir of each dataset")
@@ -242,7 +245,9 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_stats)
     s = sub.add_parser("power", help="how often the gate is wrong, per table (simulated with its exact rules)")
     s.add_argument("--verdicts", default="results/verdicts.csv", help="observed spreads, when the stage ran")
-    s.add_argument("--seeds", type=int, help="seeds per cell (default: params.yaml's)")
+    s.add_argument("--seeds", type=count(2, 1000, "a verdict needs at least 2 seeds; the simulation holds "
+                                                  "4,000 experiments of that many runs in memory"),
+                   help="seeds per cell, 2 to 1000 (default: params.yaml's)")
     s.set_defaults(func=cmd_power)
     s = sub.add_parser("report", help="render reports/index.html and reports/summary.md")
     s.add_argument("--verdicts", default="results/verdicts.csv")

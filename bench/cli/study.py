@@ -39,8 +39,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_cost(args) -> int:
-    from bench.scale.cost import study_cost
+    from bench.scale.cost import check_card, study_cost
 
+    check_card(args.card)
     study = _studies(args.params, [args.name])[args.name]
     print(f"study {study.id}: estimated cost (FLOPs on the meta device at an assumed MFU; not measured)")
     sys.stdout.write(study_cost(study, args.card, args.mfu))
@@ -118,14 +119,16 @@ def _used(params_path: str) -> dict:
 
 
 def register(sub) -> None:
+    from bench.cli.args import fraction
+
     s = sub.add_parser("study", help="improvement studies: a change against a baseline, equal tuning budgets")
     ss = s.add_subparsers(dest="action", required=True)
     p = ss.add_parser("list", help="the study files with their arms and budgets")
     p.set_defaults(func=cmd_list)
     p = ss.add_parser("cost", help="a study's estimated GPU-hours, tuning and final runs separately")
     p.add_argument("name")
-    p.add_argument("--card", default="H100", help="H100, H200, A100, ...")
-    p.add_argument("--mfu", type=float, default=0.4, help="the model FLOPs utilisation assumed")
+    p.add_argument("--card", default="H100", help="H100, H200, A100, L40S, L4, ... (bench/scale/cost.py)")
+    p.add_argument("--mfu", type=fraction, default=0.4, help="the model FLOPs utilisation assumed, in (0, 1]")
     p.set_defaults(func=cmd_cost)
     p = ss.add_parser("use", help="set the studies `dvc repro` runs (params.yaml: study_cells)")
     p.add_argument("names", nargs="+")

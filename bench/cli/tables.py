@@ -61,8 +61,9 @@ def cmd_suite(args) -> int:
         raise BenchError(f"--seeds {args.seeds}: a verdict needs at least 2 seeds (at most 1000)")
     seeds = list(range(args.seeds)) if args.seeds is not None else params.seeds
     if args.action == "cost":
-        from bench.scale.cost import suite_cost
+        from bench.scale.cost import check_card, suite_cost
 
+        check_card(args.card)
         print(f"suite {name}: estimated cost (bench/scale/cost.py: FLOPs on the meta device; not measured)")
         sys.stdout.write(suite_cost(load_tables(params.suites[name]), len(seeds), args.card, args.mfu, args.gpus))
         return 0
@@ -193,6 +194,7 @@ def cmd_show(args) -> int:
 
 
 def register(sub) -> None:
+    from bench.cli.args import count, fraction
     from bench.tables.parts import DISPERSIONS
 
     s = sub.add_parser("validate", help="check table files and params.yaml")
@@ -205,9 +207,11 @@ def register(sub) -> None:
     s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
     s.add_argument("--seeds", type=int, metavar="N", help="with use or run: seeds 0..N-1 (the SAM tables print "
                    "means over 5 runs; default: keep params.yaml's seeds); with cost: N seeds")
-    s.add_argument("--card", default="H100", choices=("H100", "H200", "A100", "L40S", "L4"), help="with cost")
-    s.add_argument("--mfu", type=float, default=0.4, help="with cost: the model FLOPs utilisation assumed")
-    s.add_argument("--gpus", type=int, default=8, help="with cost: devices for the critical path")
+    s.add_argument("--card", default="H100", help="with cost: H100, H200, A100, L40S, L4, ... (bench/scale/cost.py)")
+    s.add_argument("--mfu", type=fraction, default=0.4,
+                   help="with cost: the model FLOPs utilisation assumed, in (0, 1]")
+    s.add_argument("--gpus", type=count(1, 100_000, "devices for the critical path"), default=8,
+                   help="with cost: devices for the critical path")
     s.set_defaults(func=cmd_suite)
     s = sub.add_parser("verdict", help="judge one cell from the shell; prints one JSON object")
     s.add_argument("--published", required=True, help="the published value, as printed (its digits set the "
