@@ -1,14 +1,19 @@
-"""Bad flags: one line naming the flag, exit 2, never a traceback nor a silently different result (the cost and
-power flags, a foreign verdicts file)."""
+"""Bad flags and hand-edited or foreign data: one line naming the flag or the file and field, exit 2, nothing
+written, never a traceback nor a silently different result (cost and power flags, results CSVs, study records,
+published values)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
 from bench.cli import main
+from bench.errors import TableError
 from conftest import ROOT
+
+CELL = "embedded_study.sgd.digits"
 
 
 @pytest.fixture
@@ -59,3 +64,88 @@ def test_power_refuses_a_garbage_verdicts_file(repo, capsys):
     assert main(["power", "--verdicts", "garbage.csv"]) == 2
     assert capsys.readouterr().err == ("error: garbage.csv: not a verdicts file of this harness (no column 'table'); "
                                        "rerun `bench stats` (or `dvc repro`) to write it\n")
+
+
+@pytest.mark.parametrize("value, says", [("high", "line 2: value: expected a number, got 'high'"),
+                                         ("250", "line 2: value: 250.0 is not a percentage in [0, 100]")])
+def test_stats_refuses_a_hand_edited_runs_file_and_writes_nothing(repo, capsys, value, says):
+    lines = (repo / "results/runs.csv").read_text().splitlines(keepends=True)
+    head, first = lines[0].split(","), lines[1].split(",")
+    first[head.index("value")] = value
+    (repo / "results/runs.csv").write_text(lines[0] + ",".join(first) + "".join(lines[2:]))
+    verdicts = (repo / "results/verdicts.csv").read_bytes()
+    assert main(["stats"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: results/runs.csv: {says}")
+    assert (repo / "results/verdicts.csv").read_bytes() == verdicts
+
+
+def test_collect_fails_a_run_whose_number_is_not_a_percentage(tmp_path):
+    from bench.io import write_json
+    from bench.judge.collect import collect
+    from bench.tables.table import parse_table
+    from test_experiments import GOOD
+
+    table = parse_table("t.yaml", GOOD)
+    write_json(tmp_path / "e1/0/metrics.json", {"status": "ok", "top1": 250.0, "top1_err": -150.0})
+    runs = collect({"t1": table}, [0], tmp_path)
+    row = runs[runs.metric == "top1"].iloc[0]
+    assert row.status == "failed" and row.value != row.value
+    assert row.reason == f"{tmp_path / 'e1/0/metrics.json'}: top1 is 250.0, not a percentage in [0, 100]"
+
+
+@pytest.mark.parametrize("value", ["-5", "150"])
+def test_a_published_value_must_be_a_percentage(value):
+    from bench.tables.table import parse_table
+    from test_experiments import GOOD
+
+    with pytest.raises(TableError) as info:
+        parse_table("t.yaml", GOOD.replace("value: 90.0", f"value: {value}"))
+    assert str(info.value) == (f"t.yaml: entries.e1.published.value: {value} is not a percentage: a top1 value "
+                               "lies in [0, 100]")
+
+
+@pytest.mark.parametrize("text, says", [
+    (lambda r: json.dumps({**r, "top1": "high"}), "top1: expected a number in [0, 100], got 'high'"),
+    (lambda r: '{"status": "ok", "top1": 9', "not valid JSON"),
+    (lambda r: json.dumps({**r, "seed": 3}), "seed: expected 2 (the file's name), got 3"),
+])
+def test_study_analyze_names_a_bad_final_record_and_the_file_to_delete(repo, capsys, text, says):
+    path = repo / "studies" / CELL / "final" / "2.json"
+    path.write_text(text(json.loads(path.read_text())))
+    assert main(["study", "analyze"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: studies/{CELL}/final/2.json: {says}")
+    assert err.rstrip().endswith(f"delete it and rerun `bench study cell --cell {CELL}` (or `dvc repro`) (that seed "
+                                 "is trained again)")
+
+
+def test_the_study_stage_retrains_a_seed_whose_record_is_broken(repo, monkeypatch, capsys):
+    import bench.train.loop as loop
+    from bench.study.final import final_runs
+    from bench.tables.params import every_suite
+    from bench.tables.study import load_study
+
+    study = load_study("embedded_study", every_suite("params.yaml")[1])
+    best = json.loads((repo / "studies" / CELL / "tune/best.json").read_text())
+    final = repo / "final"
+    trained = []
+    monkeypatch.setattr(loop, "train", lambda plan, seed, *a, **k: trained.append(seed) or (
+        {"top1": 90.0 + seed, "wall_time_s": 1.0, "device_hours": 0.0, "device_name": "x", "git_commit": "x",
+         "test_split": "test", "test_examples": 450}, None))
+    monkeypatch.setattr("bench.data.spec.data_spec", lambda d, dd: type("S", (), {"num_classes": 10}))
+    first = final_runs(study, "sgd", "digits", best, final, "no-data")
+    (final / "2.json").write_text('{"status"')
+    trained.clear()
+    assert final_runs(study, "sgd", "digits", best, final, "no-data") == first
+    assert trained == [2]  # the others read back as they were
+    assert (f"{final / '2.json'}: not a valid record (not valid JSON" in capsys.readouterr().out)
+
+
+def test_the_report_refuses_a_garbage_study_results_file(repo, capsys):
+    (repo / "results/studies/embedded_study/runs.csv").write_bytes(b"\x00\x01garbage\n;;;\n")
+    assert main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: results/studies/embedded_study/runs.csv: not a study "
+                                                   "runs file of this harness")
+    assert not (repo / "reports").exists()

@@ -97,18 +97,14 @@ def cmd_collect(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    import pandas as pd
-
     from bench.io import write_json, write_text
+    from bench.judge import frames
     from bench.tables.params import every_suite
     from bench.judge.verdicts import judge, judge_claims, operating, summary
 
     params, tables = every_suite(args.params)
     alpha = params.stats.alpha
-    try:
-        runs = pd.read_csv(args.runs)
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"cannot read {args.runs}: {exc}; run `bench collect` first") from None
+    runs = frames.read(args.runs, "runs")
     try:
         verdicts = judge(tables, runs, alpha)
         claims = judge_claims(tables, runs, alpha, verdicts)
@@ -157,8 +153,6 @@ def cmd_power(args) -> int:
 
 
 def cmd_report(args) -> int:
-    import pandas as pd
-
     if args.compare:  # per-cell differences between two experiments, printed; the report is not rewritten
         from bench.report.compare import compare, read_at, render
 
@@ -167,19 +161,16 @@ def cmd_report(args) -> int:
         return 0
 
     from bench.io import write_text
+    from bench.judge.frames import read
     from bench.tables.params import every_suite
     from bench.report import render_html, render_markdown
 
     params, tables = every_suite(args.params)
-    frames = {}
-    for name, path, stage in (("verdicts", args.verdicts, "stats"), ("claims", args.claims, "stats"),
-                              ("runs", args.runs, "collect"), ("power", args.power, "stats")):
-        try:
-            frames[name] = pd.read_csv(path, keep_default_na=False, na_values=[""],
-                                       dtype={"published_printed": str, "published_dispersion_printed": str,
-                                              "values": str, "seeds": str, "reason": str})
-        except (OSError, ValueError) as exc:
-            raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
+    frames = {name: read(path, name, keep_default_na=False, na_values=[""],
+                         dtype={"published_printed": str, "published_dispersion_printed": str, "values": str,
+                                "seeds": str, "reason": str})
+              for name, path in (("verdicts", args.verdicts), ("claims", args.claims), ("runs", args.runs),
+                                 ("power", args.power))}
     title = params.report.title
     selected = {tid for tid, t in tables.items() if t.path in params.tables}
     from bench.report.studies import sections

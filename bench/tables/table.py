@@ -157,6 +157,9 @@ class Table:
                 raise c.fail(f"{where}.row", f"unknown row {e.row!r}; {choices(e.row, self.rows)}")
             if e.column not in self.columns:
                 raise c.fail(f"{where}.column", f"unknown column {e.column!r}; {choices(e.column, self.columns)}")
+            if e.published and not 0.0 <= e.published.value <= 100.0:  # every metric (METRICS) is a percentage
+                raise c.fail(f"{where}.published.value", f"{e.published.printed} is not a percentage: a "
+                                                         f"{self.metric} value lies in [0, 100]")
             if self.dispersion_kind == "none" and e.published and e.published.dispersion is not None:
                 raise c.fail(f"{where}.published.dispersion",
                              "the table declares dispersion kind 'none'; remove this value")
