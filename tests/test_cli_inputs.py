@@ -1,6 +1,6 @@
 """Bad flags and hand-edited or foreign data: one line naming the flag or the file and field, exit 2, nothing
 written, never a traceback nor a silently different result (cost and power flags, results CSVs, study records,
-published values)."""
+published values, `bench workers --devices`, study arms)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import shutil
 import pytest
 
 from bench.cli import main
-from bench.errors import TableError
+from bench.errors import BenchError, TableError
 from conftest import ROOT
 
 CELL = "embedded_study.sgd.digits"
+STUDY = (ROOT / "experiments/studies/embedded_study.yaml").read_text()
 
 
 @pytest.fixture
@@ -149,3 +150,39 @@ def test_the_report_refuses_a_garbage_study_results_file(repo, capsys):
     assert err.count("\n") == 1 and err.startswith("error: results/studies/embedded_study/runs.csv: not a study "
                                                    "runs file of this harness")
     assert not (repo / "reports").exists()
+
+
+def test_workers_devices_must_be_device_ids():
+    from bench.scale.workers import visible_devices
+
+    with pytest.raises(BenchError, match=r"--devices a,b: 'a' is not a device id: an index \(0, 1, ...\) or a "
+                                         r"GPU-/MIG- UUID"):
+        visible_devices("a,b", None)
+    assert visible_devices("GPU-8a1b,1", None) == ["GPU-8a1b", "1"]
+
+
+@pytest.fixture(scope="module")
+def tables():
+    from bench.tables.params import every_suite
+
+    return every_suite(str(ROOT / "params.yaml"))[1]
+
+
+@pytest.mark.parametrize("old, new, field, says", [
+    # the baseline arm's `against` would be ignored: refused
+    ("    text: \"SGD with momentum 0.9 (the baseline)\"\n",
+     "    text: \"SGD with momentum 0.9 (the baseline)\"\n    against: sam\n", "arms.sgd.against",
+     "'sgd' is the baseline arm"),
+    # refused already (kept here so that they stay refused)
+    ("    against: sam\n", "    against: adamw_sam\n", "arms.adamw_sam.against", "cannot be compared with itself"),
+    ("seeds: [0, 1, 2, 3, 4]", "seeds: [0, true, 2, 3, 4]", "seeds[1]", "expected int, got bool True"),
+    ("seed: 0, startup", "seed: true, startup", "tuning.seed", "expected int, got bool True"),
+    ("startup_trials: 4", "startup_trials: 40", "tuning.startup_trials", "exceed the budget of 12 trials"),
+])
+def test_study_semantics_are_checked(tables, old, new, field, says):
+    from bench.tables.study import parse_study
+
+    assert old in STUDY
+    with pytest.raises(TableError) as info:
+        parse_study("s.yaml", STUDY.replace(old, new, 1), tables)
+    assert info.value.field == field and says in info.value.message

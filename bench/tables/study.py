@@ -296,6 +296,11 @@ class StudyFile:
         baseline = self.baseline.arm
         if baseline is not None and baseline not in self.arms:
             raise c.fail("baseline.arm", f"unknown arm {baseline!r}; {choices(baseline, self.arms)}")
+        base = self.arms[baseline or next(iter(self.arms))]
+        if base.against is not None:  # the baseline arm is compared with nothing: its `against` would be ignored
+            raise c.fail(f"arms.{base.name}.against", f"{base.name!r} is the baseline arm, which the others are "
+                                                      "compared with; remove `against` here (or make another arm "
+                                                      "the baseline with baseline.arm)")
 
 
 def parse_study(path: str | Path, text: str, tables: dict) -> Study:
