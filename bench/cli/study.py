@@ -6,6 +6,7 @@
     bench study cell --cell S.A.D         DVC stage study@S.A.D: tune the arm on the dataset, then its final runs
     bench study analyze                   DVC stage study_stats: effects, aggregates, tuning curves
     bench study run NAME                  every cell of one study, then analyze (without DVC)
+    bench study repair S.A.D              set a cut or corrupt line of the cell's tuning journal aside
 """
 
 from __future__ import annotations
@@ -86,6 +87,31 @@ def _cell(args, cell: str, study=None) -> None:
     final_runs(study, arm, dataset, best, Path(args.out_dir) / cell / "final", args.data_dir, run)
 
 
+def cmd_repair(args) -> int:
+    """Set a tuning journal's bad lines aside (bench.study.journal.repair), after showing what and asking."""
+    from bench.study.journal import JOURNAL, repair
+    from bench.tables.study import split_cell
+
+    try:
+        split_cell(args.cell)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    path = Path(args.out_dir) / args.cell / "tune" / JOURNAL
+    if not path.is_file():
+        raise BenchError(f"{path} not found: no tuning journal for {args.cell} under {args.out_dir}/")
+
+    def confirm(plan: str) -> bool:
+        print(plan, flush=True)
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise BenchError(f"{path}: nothing changed; confirm with --yes (no terminal to ask on)")
+        return input("Set them aside? [y/N] ").strip().lower() in ("y", "yes")
+
+    print(repair(path, confirm))
+    return 0
+
+
 def cmd_cell(args) -> int:
     _cell(args, args.cell)
     return 0
@@ -146,6 +172,11 @@ def register(sub) -> None:
         p.add_argument("--device", default="auto")
         p.add_argument("--threads", type=int, default=0)
         p.set_defaults(func=func)
+    p = ss.add_parser("repair", help="set a cell's cut or corrupt tuning-journal lines aside (shows what, asks first)")
+    p.add_argument("cell", help="<study>.<arm>.<dataset>")
+    p.add_argument("--out-dir", default=str(OUT))
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.set_defaults(func=cmd_repair)
     p = ss.add_parser("analyze", help="effects, aggregates and tuning curves into results/studies/")
     p.add_argument("--out-dir", default=str(OUT))
     p.add_argument("--results-dir", default=str(RESULTS))
