@@ -47,6 +47,7 @@ def _usage_error(args: list[str], capsys) -> str:
     (["power", "--seeds", "-3"], "argument --seeds: -3 is outside [2, 1000]"),
     (["power", "--seeds", "0"], "argument --seeds: 0 is outside [2, 1000]"),
     (["power", "--seeds", "1"], "argument --seeds: 1 is outside [2, 1000]"),
+    (["study", "cell", "--cell", CELL, "--threads", "-2"], "argument --threads: -2 is outside [0, 1024]"),
 ])
 def test_cost_and_power_flags_out_of_range_are_usage_errors(args, says, capsys):
     assert says in _usage_error(args, capsys)

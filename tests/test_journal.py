@@ -182,3 +182,37 @@ def test_bench_study_cell_on_a_full_disk_exits_2_with_one_line(study, tmp_path, 
     assert main(["study", "cell", "--cell", CELL, "--threads", "1"]) == 2
     err = capfd.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1 and "No space left on device (errno 28)" in err
+
+
+def test_study_cell_threads_default_to_params(study, tmp_path, monkeypatch):
+    """With no --threads, a cell runs at params.yaml's train.threads (1), the count its journal was made at."""
+    import types
+
+    import torch
+
+    import bench.data.spec as spec
+    from bench.cli import main
+
+    monkeypatch.setattr(spec, "data_spec", lambda dataset, data_dir: types.SimpleNamespace(num_classes=10))
+    _repo(tmp_path)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text().replace("threads: 1 ", "threads: 3 "))
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    assert main(["study", "cell", "--cell", CELL]) == 0
+    assert seen == [3]
+
+
+def test_the_report_says_what_a_rerun_of_a_study_can_differ_in(tmp_path):
+    from bench.judge.collect import collect
+    from bench.judge.verdicts import judge
+    from bench.report import render_html
+    from bench.report.studies import sections
+    from bench.tables.table import parse_table
+    from test_experiments import GOOD
+
+    table = parse_table("t.yaml", GOOD)
+    verdicts = judge({"t1": table}, collect({"t1": table}, [0, 1], tmp_path))
+    html = render_html({"t1": table}, verdicts, studies=sections(ROOT / "results/studies"))
+    assert "the same CPU thread count (<code>train.threads</code>) on the same machine" in html
+    assert "a statistical replication of the study" in html

@@ -78,13 +78,20 @@ def _cell(args, cell: str, study=None) -> None:
     study = study or _studies(args.params, [sid])[sid]
     if arm not in study.arms or dataset not in study.datasets:
         raise BenchError(f"{cell}: study {sid} has arms {list(study.arms)} and datasets {list(study.datasets)}")
-    if args.threads:
-        import torch
+    threads = args.threads if args.threads is not None else _params(args.params).train.threads
+    if threads:  # the same count as the journal's trials: with another, held-out scores can differ in the last
+        import torch  # digits, enough to flip a pruning decision and change the later draws
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
     run = RunConfig(device=args.device, progress=False)
     best = tune(study, arm, dataset, Path(args.out_dir) / cell / "tune", args.data_dir, run)
     final_runs(study, arm, dataset, best, Path(args.out_dir) / cell / "final", args.data_dir, run)
+
+
+def _params(path: str):
+    from bench.tables.params import load_params
+
+    return load_params(path)
 
 
 def cmd_repair(args) -> int:
@@ -145,7 +152,7 @@ def _used(params_path: str) -> dict:
 
 
 def register(sub) -> None:
-    from bench.cli.args import fraction
+    from bench.cli.args import count, fraction
 
     s = sub.add_parser("study", help="improvement studies: a change against a baseline, equal tuning budgets")
     ss = s.add_subparsers(dest="action", required=True)
@@ -170,7 +177,9 @@ def register(sub) -> None:
         p.add_argument("--results-dir", default=str(RESULTS))
         p.add_argument("--data-dir", default="data/tfds")
         p.add_argument("--device", default="auto")
-        p.add_argument("--threads", type=int, default=0)
+        p.add_argument("--threads", type=count(0, 1024, "torch CPU threads (0: torch's choice)"),
+                       help="torch CPU threads (default: params.yaml's train.threads; a journal's trials reproduce "
+                            "exactly at the thread count that made them; 0: torch's choice)")
         p.set_defaults(func=func)
     p = ss.add_parser("repair", help="set a cell's cut or corrupt tuning-journal lines aside (shows what, asks first)")
     p.add_argument("cell", help="<study>.<arm>.<dataset>")
