@@ -133,10 +133,10 @@ def test_params_errors(tmp_path):
     p.write_text("suite: s\nsuites: {s: [a.yaml]}\nseeds: []\nentries: [e1]\n")
     with pytest.raises(TableError, match="seeds"):
         load_params(p)
-    p.write_text("suite: x\nsuites: {s: [a.yaml]}\nseeds: [0]\nentries: [e1]\n")
+    p.write_text("suite: x\nsuites: {s: [a.yaml]}\nseeds: [0, 1]\nentries: [e1]\n")
     with pytest.raises(TableError, match="suite: unknown suite 'x'"):
         load_params(p)
-    p.write_text(f"suite: s\nsuites: {{s: [{tmp_path / 'a.yaml'}]}}\nseeds: [0]\nentries: [e1, e2]\n")
+    p.write_text(f"suite: s\nsuites: {{s: [{tmp_path / 'a.yaml'}]}}\nseeds: [0, 1]\nentries: [e1, e2]\n")
     (tmp_path / "a.yaml").write_text(GOOD)
     with pytest.raises(TableError, match=r"entries: .*not runnable in suite 's': \['e2'\].*bench suite use s"):
         load_suite(load_params(p))

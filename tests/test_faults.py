@@ -98,7 +98,7 @@ def test_full_disk_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, capsy
         write_checkpoint(tmp_path / "run" / "checkpoint.pt", {"w": 1})
     assert list((tmp_path / "run").iterdir()) == []
     # through the CLI: exit status 2 and one line on stderr
-    (tmp_path / "params.yaml").write_text("suite: s\nsuites: {s: [t.yaml]}\nseeds: [0]\nentries: [e1]\n")
+    (tmp_path / "params.yaml").write_text("suite: s\nsuites: {s: [t.yaml]}\nseeds: [0, 1]\nentries: [e1]\n")
     (tmp_path / "t.yaml").write_text(GOOD)
     monkeypatch.chdir(tmp_path)
     assert main(["published"]) == 0  # reading works

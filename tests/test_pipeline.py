@@ -73,7 +73,7 @@ def test_dvc_repro_end_to_end(tmp_path):
 def test_bad_table_stops_pipeline_without_partial_outputs(tmp_path):
     from bench.cli import main
 
-    (tmp_path / "params.yaml").write_text("suite: s\nsuites: {s: [t.yaml]}\nseeds: [0]\nentries: [e]\n")
+    (tmp_path / "params.yaml").write_text("suite: s\nsuites: {s: [t.yaml]}\nseeds: [0, 1]\nentries: [e]\n")
     (tmp_path / "t.yaml").write_text("version: 1\nid: t\n  bad: [\n")
     import os
     cwd = os.getcwd()

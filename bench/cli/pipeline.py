@@ -29,11 +29,12 @@ def cmd_plan(args) -> int:
     from bench.io import read_json, write_json
     from bench import progress
     from bench.tables.table import all_entries
-    from bench.tables.params import load_all, selected_suite
+    from bench.tables.params import check_study_cells, load_all, selected_suite
     from bench.train.preflight import check_resources
 
     params, tables = selected_suite(args.params)
     check_resources(tables)
+    check_study_cells(params, load_all(params))  # before any stage: a study cell named wrong stops the plan
     manifest = read_json(Path(args.manifest), "run `bench prepare` (DVC stage `prepare`) first")
     out = Path(args.out)
     plans = {}
@@ -49,7 +50,7 @@ def cmd_plan(args) -> int:
         if stale.stem not in plans and not stale.name.startswith("_"):
             stale.unlink()
     ordered = {e: plans[e] for e in params.entries if e in plans}  # dvc.yaml's matrix follows params' order
-    cells = [str(c) for c in params.raw.get("study_cells") or []]
+    cells = list(params.study_cells)
     progress.write(out, progress.estimates(ordered, params.seeds, Path(args.runs_dir), cells))
     _prune(set(all_entries(load_all(params))), Path(args.runs_dir), Path(args.select_dir))
     print(f"planned {len(plans)} entries x {len(params.seeds)} seeds into {out}/")
@@ -96,19 +97,15 @@ def cmd_collect(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    import pandas as pd
-
     from bench.io import write_json, write_text
+    from bench.judge import frames
     from bench.tables.params import every_suite
     from bench.judge.operating import operating
     from bench.judge.verdicts import judge, judge_claims, summary
 
     params, tables = every_suite(args.params)
-    alpha = float(params.section("stats").get("alpha", 0.05))
-    try:
-        runs = pd.read_csv(args.runs)
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"cannot read {args.runs}: {exc}; run `bench collect` first") from None
+    alpha = params.stats.alpha
+    runs = frames.read(args.runs, "runs")
     try:
         verdicts = judge(tables, runs, alpha, pool=not args.no_pool)
         claims = judge_claims(tables, runs, alpha, verdicts)
@@ -135,15 +132,14 @@ def cmd_power(args) -> int:
     """What each table's gate can show (from results/verdicts.csv when it exists): bench.judge.operating."""
     import pandas as pd
 
+    from bench.judge import frames
     from bench.tables.params import every_suite
     from bench.judge import power
     from bench.judge.operating import operating, reach
 
     params, tables = every_suite(args.params)
-    alpha = float(params.section("stats").get("alpha", 0.05))
-    verdicts = pd.read_csv(args.verdicts) if Path(args.verdicts).is_file() else pd.DataFrame()
-    if args.seeds is not None and not 2 <= args.seeds <= power.MAX_SEEDS:
-        raise BenchError(f"--seeds {args.seeds}: between 2 and {power.MAX_SEEDS}")
+    alpha = params.stats.alpha
+    verdicts = frames.read(args.verdicts, "verdicts") if Path(args.verdicts).is_file() else pd.DataFrame()
     frame = operating(tables, verdicts, len(params.seeds), alpha, pool=not args.no_pool, force=args.seeds)
     print(f"What the gate can show, per table: its typical cell at its seeds, alpha {alpha}, "
           f"{'each cell its own variance' if args.no_pool else 'seed variance pooled per group'} "
@@ -176,8 +172,6 @@ def cmd_power(args) -> int:
 
 
 def cmd_report(args) -> int:
-    import pandas as pd
-
     if args.compare:  # per-cell differences between two experiments, printed; the report is not rewritten
         from bench.report.compare import compare, read_at, render
 
@@ -186,20 +180,17 @@ def cmd_report(args) -> int:
         return 0
 
     from bench.io import write_text
+    from bench.judge.frames import read
     from bench.tables.params import every_suite
     from bench.report import render_html, render_markdown
 
     params, tables = every_suite(args.params)
-    frames = {}
-    for name, path, stage in (("verdicts", args.verdicts, "stats"), ("claims", args.claims, "stats"),
-                              ("runs", args.runs, "collect"), ("power", args.power, "stats")):
-        try:
-            frames[name] = pd.read_csv(path, keep_default_na=False, na_values=[""],
-                                       dtype={"published_printed": str, "published_dispersion_printed": str,
-                                              "values": str, "seeds": str, "reason": str})
-        except (OSError, ValueError) as exc:
-            raise BenchError(f"cannot read {path}: {exc}; run `bench {stage}` first") from None
-    title = str(params.section("report").get("title", "Reproducibility report"))
+    frames = {name: read(path, name, keep_default_na=False, na_values=[""],
+                         dtype={"published_printed": str, "published_dispersion_printed": str, "values": str,
+                                "seeds": str, "reason": str})
+              for name, path in (("verdicts", args.verdicts), ("claims", args.claims), ("runs", args.runs),
+                                 ("power", args.power))}
+    title = params.report.title
     selected = {tid for tid, t in tables.items() if t.path in params.tables}
     from bench.report.studies import sections
 
@@ -234,6 +225,8 @@ def cmd_check(args) -> int:
 
 
 def register(sub) -> None:
+    from bench.cli.args import count
+
     s = sub.add_parser("prepare", help="build the TFDS datasets the suite needs; write data/manifest.json")
     s.add_argument("--data-dir", default="data/tfds")
     s.add_argument("--manual-dir", default="data/manual", help="root of the TFDS manual_dir of each dataset")
@@ -263,8 +256,9 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_stats)
     s = sub.add_parser("power", help="how often the gate is wrong, per table (simulated with its exact rules)")
     s.add_argument("--verdicts", default="results/verdicts.csv", help="observed spreads, when the stage ran")
-    s.add_argument("--seeds", type=int, help="seeds per cell of every table (default: each table's `seeds`, "
-                                            "else params.yaml's)")
+    s.add_argument("--seeds", type=count(2, 64, "seeds per cell: a verdict needs at least 2; the simulations "
+                                                "go up to 64"),
+                   help="seeds per cell of every table, 2 to 64 (default: each table's `seeds`, else params.yaml's)")
     s.add_argument("--no-pool", action="store_true", help="each cell its own seed variance (no pooling)")
     s.set_defaults(func=cmd_power)
     s = sub.add_parser("report", help="render reports/index.html and reports/summary.md")

@@ -7,8 +7,8 @@ def _train_settings() -> tuple[str, int]:
     """train.micro_batch and train.threads from params.yaml (what the stages will run with)."""
     from bench.tables.params import load_params
 
-    train = load_params().section("train")
-    return str(train.get("micro_batch", "auto")), int(train.get("threads", 1) or 1)
+    train = load_params().train
+    return str(train.micro_batch), train.threads or 1
 
 
 def cmd_workers(args) -> int:

@@ -6,6 +6,7 @@
     bench study cell --cell S.A.D         DVC stage study@S.A.D: tune the arm on the dataset, then its final runs
     bench study analyze                   DVC stage study_stats: effects, aggregates, tuning curves
     bench study run NAME                  every cell of one study, then analyze (without DVC)
+    bench study repair S.A.D              set a cut or corrupt line of the cell's tuning journal aside
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ RESULTS = Path("results/studies")
 
 def _studies(params_path: str, names: list[str] | None = None):
     from bench.tables.params import every_suite
-    from bench.tables.study import STUDY_DIR, load_study
+    from bench.tables.study import STUDY_DIR, load_studies
 
     _, tables = every_suite(params_path)
-    names = sorted(p.stem for p in STUDY_DIR.glob("*.yaml")) if names is None else names
-    return {s.id: s for s in (load_study(n, tables) for n in names)}
+    return load_studies(sorted(STUDY_DIR.glob("*.yaml")) if names is None else names, tables)
 
 
 def cmd_list(args) -> int:
@@ -40,8 +40,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_cost(args) -> int:
-    from bench.scale.cost import study_cost
+    from bench.scale.cost import check_card, study_cost
 
+    check_card(args.card)
     study = _studies(args.params, [args.name])[args.name]
     print(f"study {study.id}: estimated cost (FLOPs on the meta device at an assumed MFU; not measured)")
     sys.stdout.write(study_cost(study, args.card, args.mfu))
@@ -77,13 +78,45 @@ def _cell(args, cell: str, study=None) -> None:
     study = study or _studies(args.params, [sid])[sid]
     if arm not in study.arms or dataset not in study.datasets:
         raise BenchError(f"{cell}: study {sid} has arms {list(study.arms)} and datasets {list(study.datasets)}")
-    if args.threads:
-        import torch
+    threads = args.threads if args.threads is not None else _params(args.params).train.threads
+    if threads:  # the same count as the journal's trials: with another, held-out scores can differ in the last
+        import torch  # digits, enough to flip a pruning decision and change the later draws
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
     run = RunConfig(device=args.device, progress=False)
     best = tune(study, arm, dataset, Path(args.out_dir) / cell / "tune", args.data_dir, run)
     final_runs(study, arm, dataset, best, Path(args.out_dir) / cell / "final", args.data_dir, run)
+
+
+def _params(path: str):
+    from bench.tables.params import load_params
+
+    return load_params(path)
+
+
+def cmd_repair(args) -> int:
+    """Set a tuning journal's bad lines aside (bench.study.journal.repair), after showing what and asking."""
+    from bench.study.journal import JOURNAL, repair
+    from bench.tables.study import split_cell
+
+    try:
+        split_cell(args.cell)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    path = Path(args.out_dir) / args.cell / "tune" / JOURNAL
+    if not path.is_file():
+        raise BenchError(f"{path} not found: no tuning journal for {args.cell} under {args.out_dir}/")
+
+    def confirm(plan: str) -> bool:
+        print(plan, flush=True)
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise BenchError(f"{path}: nothing changed; confirm with --yes (no terminal to ask on)")
+        return input("Set them aside? [y/N] ").strip().lower() in ("y", "yes")
+
+    print(repair(path, confirm))
+    return 0
 
 
 def cmd_cell(args) -> int:
@@ -104,29 +137,31 @@ def cmd_analyze(args) -> int:
     from bench.study.results import analyze_all
 
     names = getattr(args, "names", None)
-    studies = _studies(args.params, names if names is not None else _used(args.params))  # none used: none
+    studies = _studies(args.params, names) if names is not None else _used(args.params)  # none used: none
     summary = analyze_all(studies, Path(args.out_dir), Path(args.results_dir))
     print(json.dumps(summary, indent=1))
     return 0
 
 
-def _used(params_path: str) -> list[str]:
-    """The studies params.yaml's study_cells name."""
-    from bench.tables.params import load_params
+def _used(params_path: str) -> dict:
+    """The studies params.yaml's study_cells name, by id (each cell checked: its study, arm and dataset exist)."""
+    from bench.tables.params import check_study_cells, every_suite
 
-    cells = load_params(params_path).raw.get("study_cells") or []
-    return list(dict.fromkeys(str(c).split(".")[0] for c in cells))
+    params, tables = every_suite(params_path)
+    return check_study_cells(params, tables)
 
 
 def register(sub) -> None:
+    from bench.cli.args import count, fraction
+
     s = sub.add_parser("study", help="improvement studies: a change against a baseline, equal tuning budgets")
     ss = s.add_subparsers(dest="action", required=True)
     p = ss.add_parser("list", help="the study files with their arms and budgets")
     p.set_defaults(func=cmd_list)
     p = ss.add_parser("cost", help="a study's estimated GPU-hours, tuning and final runs separately")
     p.add_argument("name")
-    p.add_argument("--card", default="H100", help="H100, H200, A100, ...")
-    p.add_argument("--mfu", type=float, default=0.4, help="the model FLOPs utilisation assumed")
+    p.add_argument("--card", default="H100", help="H100, H200, A100, L40S, L4, ... (bench/scale/cost.py)")
+    p.add_argument("--mfu", type=fraction, default=0.4, help="the model FLOPs utilisation assumed, in (0, 1]")
     p.set_defaults(func=cmd_cost)
     p = ss.add_parser("use", help="set the studies `dvc repro` runs (params.yaml: study_cells)")
     p.add_argument("names", nargs="+")
@@ -142,8 +177,15 @@ def register(sub) -> None:
         p.add_argument("--results-dir", default=str(RESULTS))
         p.add_argument("--data-dir", default="data/tfds")
         p.add_argument("--device", default="auto")
-        p.add_argument("--threads", type=int, default=0)
+        p.add_argument("--threads", type=count(0, 1024, "torch CPU threads (0: torch's choice)"),
+                       help="torch CPU threads (default: params.yaml's train.threads; a journal's trials reproduce "
+                            "exactly at the thread count that made them; 0: torch's choice)")
         p.set_defaults(func=func)
+    p = ss.add_parser("repair", help="set a cell's cut or corrupt tuning-journal lines aside (shows what, asks first)")
+    p.add_argument("cell", help="<study>.<arm>.<dataset>")
+    p.add_argument("--out-dir", default=str(OUT))
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.set_defaults(func=cmd_repair)
     p = ss.add_parser("analyze", help="effects, aggregates and tuning curves into results/studies/")
     p.add_argument("--out-dir", default=str(OUT))
     p.add_argument("--results-dir", default=str(RESULTS))

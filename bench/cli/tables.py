@@ -20,7 +20,8 @@ def cmd_validate(args) -> int:
         tables = load_tables(args.files)
     else:
         params = load_params(args.params)
-        from bench.tables.study import STUDY_DIR, load_study
+        from bench.tables.params import check_study_cells
+        from bench.tables.study import STUDY_DIR, load_studies
 
         found = {str(p) for p in Path("experiments").rglob("*.yaml") if STUDY_DIR not in p.parents}
         missing = sorted(found - set(params.all_tables))
@@ -30,7 +31,8 @@ def cmd_validate(args) -> int:
         for name in params.suites:  # each suite must load on its own (derived entries resolve inside it)
             load_tables(params.suites[name])
         selected_suite(args.params)
-        studies = [load_study(p, tables) for p in sorted(STUDY_DIR.glob("*.yaml"))]
+        studies = load_studies(sorted(STUDY_DIR.glob("*.yaml")), tables)
+        check_study_cells(params, tables)
     check_resources(tables)
     n = sum(len(t.entries) for t in tables.values())
     extra = f", {len(studies)} studies" if not args.files else ""
@@ -70,8 +72,9 @@ def cmd_suite(args) -> int:
         raise BenchError(f"--seeds {args.seeds}: a verdict needs at least 2 seeds (at most 1000)")
     seeds, why = (list(range(args.seeds)), "--seeds") if args.seeds is not None else suite_seeds(params, tables)
     if args.action == "cost":
-        from bench.scale.cost import suite_cost
+        from bench.scale.cost import check_card, suite_cost
 
+        check_card(args.card)
         print(f"suite {name}: estimated cost (bench/scale/cost.py: FLOPs on the meta device; not measured)")
         sys.stdout.write(suite_cost(tables, len(seeds), args.card, args.mfu, args.gpus))
         return 0
@@ -152,7 +155,7 @@ def cmd_published(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    """Every key a table file or a study file may hold, and every pre-processing op."""
+    """Every key a table file, a study file or params.yaml may hold, and every pre-processing op."""
     sys.stdout.write(schema_markdown())
     return 0
 
@@ -167,6 +170,7 @@ def schema_markdown() -> str:
     import dataclasses
 
     from bench.pp.ops import registry
+    from bench.tables.params import Params
     from bench.tables.recipe import Dataset, Recipe
     from bench.tables.schema import describe
     from bench.tables.study import StudyFile
@@ -175,7 +179,8 @@ def schema_markdown() -> str:
     parts = (("Table file (`experiments/<paper>/<table>.yaml`)", Table, "field"),
              ("`recipe.` (an entry's recipe)", Recipe, "`recipe.` field"),
              ("`dataset.` (an entry's dataset)", Dataset, "`dataset.` field"),
-             ("Study file (`experiments/studies/<study>.yaml`)", StudyFile, "field"))
+             ("Study file (`experiments/studies/<study>.yaml`)", StudyFile, "field"),
+             ("`params.yaml` (what `dvc repro` runs, and how; checked before any stage runs)", Params, "field"))
     lines = []
     for title, cls, head in parts:
         lines += [f"### {title}", "", f"| {head} | type | default | meaning |", "|---|---|---|---|"]
@@ -210,6 +215,7 @@ def cmd_show(args) -> int:
 
 
 def register(sub) -> None:
+    from bench.cli.args import count, fraction
     from bench.tables.parts import DISPERSIONS
 
     s = sub.add_parser("validate", help="check table files and params.yaml")
@@ -222,9 +228,11 @@ def register(sub) -> None:
     s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
     s.add_argument("--seeds", type=int, metavar="N", help="with use, run or cost: seeds 0..N-1 (default: the most "
                    "the suite's tables ask for in their `seeds:`, else params.yaml's)")
-    s.add_argument("--card", default="H100", choices=("H100", "H200", "A100", "L40S", "L4"), help="with cost")
-    s.add_argument("--mfu", type=float, default=0.4, help="with cost: the model FLOPs utilisation assumed")
-    s.add_argument("--gpus", type=int, default=8, help="with cost: devices for the critical path")
+    s.add_argument("--card", default="H100", help="with cost: H100, H200, A100, L40S, L4, ... (bench/scale/cost.py)")
+    s.add_argument("--mfu", type=fraction, default=0.4,
+                   help="with cost: the model FLOPs utilisation assumed, in (0, 1]")
+    s.add_argument("--gpus", type=count(1, 100_000, "devices for the critical path"), default=8,
+                   help="with cost: devices for the critical path")
     s.set_defaults(func=cmd_suite)
     s = sub.add_parser("verdict", help="judge one cell from the shell; prints one JSON object")
     s.add_argument("--published", required=True, help="the published value, as printed (its digits set the "
@@ -248,7 +256,8 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_verdict)
     s = sub.add_parser("published", help="print every published cell of every table file as CSV")
     s.set_defaults(func=cmd_published)
-    s = sub.add_parser("schema", help="print the recipe and dataset fields of table files (Markdown)")
+    s = sub.add_parser("schema", help="print every field of table files, study files and params.yaml, and the ops "
+                                      "(Markdown)")
     s.set_defaults(func=cmd_schema)
     s = sub.add_parser("show", help="the results as a Markdown table: reference, ours, delta, verdict per cell")
     s.add_argument("--verdicts", default="results/verdicts.csv")

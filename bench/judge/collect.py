@@ -112,9 +112,13 @@ def collect(tables: dict[str, Table], seeds: list[int], runs_dir: str | Path = "
                 status = data.get("status", "failed")
                 metrics = family(table.metric)
                 bad = [m for m in metrics if status == "ok" and not _finite_number(data.get(m))]
+                out = [m for m in metrics if status == "ok" and not bad and not 0.0 <= data[m] <= 100.0]
                 if bad:  # a run without a finite number is a failed run, never a number
                     status, data = "failed", {**data, "reason": f"{run_dir / 'metrics.json'} has no finite "
                                                                 f"{bad[0]!r}: {data.get(bad[0])!r}"}
+                elif out:  # every metric a table has (top1, top5, their errors) is a percentage
+                    status, data = "failed", {**data, "reason": f"{run_dir / 'metrics.json'}: {out[0]} is "
+                                                                f"{data[out[0]]!r}, not a percentage in [0, 100]"}
                 if status == "missing":
                     data["reason"] = (not_run or {}).get(table.id, "not run yet")
                 for metric in metrics:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.errors import BenchError
 from bench.report.plots import _plt, _svg
 
 VERDICT_COLORS = {"IMPROVES": "#1e8449", "NO_EVIDENCE": "#7f8c8d", "HURTS": "#c0392b"}
@@ -57,8 +58,37 @@ def tuning_curves(tuning: pd.DataFrame) -> str | None:
     return _svg(fig)
 
 
+# The columns the report reads from each file `bench study analyze` writes (runs.csv: the per-seed results the
+# effects come from, checked so that a foreign or hand-edited file is refused rather than left unread).
+COLUMNS = {"arms": ("arm", "text", "against", "changes", "space"),
+           "effects": ("variant", "control", "dataset", "effect", "ci95_low", "ci95_high", "verdict"),
+           "iqm": ("arm", "iqm", "ci95_low", "ci95_high", "runs"),
+           "poi": ("variant", "control", "poi", "ci95_low", "ci95_high", "verdict"),
+           "tuning": ("arm", "dataset", "trial", "best_so_far"),
+           "cells": ("arm", "dataset", "trials", "best_params"),
+           "runs": ("arm", "dataset", "seed", "status", "top1")}
+
+
 def _read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else pd.DataFrame()
+    """One of a study's result files, its columns checked; an absent file reads as empty."""
+    if not path.is_file():
+        return pd.DataFrame()
+    fix = "rerun `bench study analyze` (or `dvc repro`) to write it"
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise BenchError(f"cannot read {path} ({str(exc).splitlines()[0] if str(exc) else exc!r}); {fix}") from None
+    missing = [c for c in COLUMNS[path.stem] if c not in frame.columns]
+    if missing:
+        raise BenchError(f"{path}: not a study {path.stem} file of this harness (no column {missing[0]!r}); {fix}")
+    if path.stem == "runs":
+        top1 = pd.to_numeric(frame.top1, errors="coerce")
+        bad = (frame.status == "ok") & ~top1.between(0.0, 100.0)
+        if bad.any():
+            at = int(bad.to_numpy().nonzero()[0][0])
+            raise BenchError(f"{path}: line {at + 2}: top1: {frame.top1.iloc[at]!r} is not a percentage in [0, 100]; "
+                             f"{fix}")
+    return frame
 
 
 def sections(results_dir: str | Path = "results/studies") -> list[dict[str, Any]]:
@@ -67,11 +97,16 @@ def sections(results_dir: str | Path = "results/studies") -> list[dict[str, Any]
     summary_path = results_dir / "summary.json"
     if not summary_path.is_file():
         return []
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        if not isinstance(summary, dict) or not all(isinstance(v, dict) for v in summary.values()):
+            raise ValueError("not a mapping of study id -> its summary")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{summary_path}: {exc}; rerun `bench study analyze` (or `dvc repro`) to write it") from None
     out = []
     for sid, info in summary.items():
         where = results_dir / sid
-        frames = {n: _read(where / f"{n}.csv") for n in ("arms", "effects", "iqm", "poi", "tuning", "cells")}
+        frames = {n: _read(where / f"{n}.csv") for n in COLUMNS}
         arms = frames["arms"].fillna("").to_dict("records")
         cells = frames["cells"]
         if not cells.empty:

@@ -40,6 +40,15 @@ CARDS = {"H100": (989.0, 80), "H100 PCIe": (756.0, 80), "H100 NVL": (835.0, 94),
          "H200 NVL": (835.0, 141), "A100": (312.0, 80), "L40S": (362.0, 48), "L4": (121.0, 24)}
 
 
+def check_card(card: str) -> str:
+    """`--card`: one of CARDS, else a clear error listing them."""
+    if card not in CARDS:
+        from bench.errors import BenchError, choices
+
+        raise BenchError(f"--card {card!r}: unknown card; {choices(card, CARDS)}")
+    return card
+
+
 def card_of(device_name: str) -> str | None:
     """The CARDS key for a CUDA device name ("NVIDIA H100 80GB HBM3" -> H100, "NVIDIA H200 NVL" -> H200 NVL,
     "NVIDIA A100-SXM4-80GB" -> A100), or None; the most specific name matches first."""

@@ -43,6 +43,10 @@ def visible_devices(requested: str | None, inherited: str | None = None, count: 
         raise BenchError("--devices: give at least one device id (e.g. 0,1,2,3)")
     if len(set(ids)) != len(ids):
         raise BenchError(f"--devices {requested}: a device is listed twice")
+    for d in ids:  # what CUDA_VISIBLE_DEVICES takes; anything else hides every GPU and the stage runs on the CPU
+        if not (d.isdigit() or d.startswith(("GPU-", "MIG-"))):
+            raise BenchError(f"--devices {requested}: {d!r} is not a device id: an index (0, 1, ...) or a GPU-/MIG- "
+                             "UUID as `nvidia-smi -L` prints it")
     if pool is None:
         return ids
     out = []

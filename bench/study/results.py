@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.io import read_json, write_json, write_text
+from bench.io import write_json, write_text
 from bench.study import analyze
 from bench.tables import yamlfile
 from bench.tables.study import Study, split_cell
@@ -26,14 +26,14 @@ def _cell_frames(study: Study, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFram
     runs, trials, cells = [], [], []
     for cell in study.cells():
         _, arm, dataset = split_cell(cell)
+        rerun = f"rerun `bench study cell --cell {cell}` (or `dvc repro`)"
         best_path = out_dir / cell / "tune" / "best.json"
         if not best_path.is_file():
-            raise BenchError(f"{best_path} is missing: run `bench study cell --cell {cell}` (or `dvc repro`)")
-        best = read_json(best_path, "")
-        finals = [read_json(out_dir / cell / "final" / f"{s}.json", f"run `bench study cell --cell {cell}`")
-                  for s in study.seeds]
+            raise BenchError(f"{best_path} is missing: {rerun}")
+        best = _best(best_path, f"delete it and {rerun}: it is written again from the tuning journal")
+        finals = [_final(out_dir / cell / "final" / f"{s}.json", s, rerun) for s in study.seeds]
         runs += finals
-        curve = pd.read_csv(out_dir / cell / "tune" / "trials.csv")
+        curve = _trials(out_dir / cell / "tune" / "trials.csv", f"delete it and {rerun}")
         curve.insert(0, "dataset", dataset)
         curve.insert(0, "arm", arm)
         trials.append(curve)
@@ -46,6 +46,43 @@ def _cell_frames(study: Study, out_dir: Path) -> tuple[pd.DataFrame, pd.DataFram
     if "params" in frame:
         frame["params"] = frame["params"].map(lambda p: json.dumps(p, sort_keys=True))
     return frame, pd.concat(trials, ignore_index=True), pd.DataFrame(cells)
+
+
+def _final(path: Path, seed: int, rerun: str) -> dict[str, Any]:
+    from bench.study.final import read_record
+
+    if not path.is_file():
+        raise BenchError(f"{path} not found: {rerun}")
+    record, problem = read_record(path, seed)
+    if record is None:
+        raise BenchError(f"{path}: {problem}: delete it and {rerun} (that seed is trained again)")
+    return record
+
+
+def _best(path: Path, fix: str) -> dict[str, Any]:
+    try:
+        best = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{path}: not valid JSON ({exc}); {fix}") from None
+    needed = {"trials": int, "states": dict, "value": (int, float), "params": dict, "splits": dict,
+              "device_hours": (int, float)}
+    for key, kind in needed.items():
+        if not isinstance(best, dict) or not isinstance(best.get(key), kind) or isinstance(best.get(key), bool):
+            got = best.get(key) if isinstance(best, dict) else best
+            raise BenchError(f"{path}: {key}: expected {getattr(kind, '__name__', 'a number')}, got {got!r:.40}; "
+                             f"{fix}")
+    return best
+
+
+def _trials(path: Path, fix: str) -> pd.DataFrame:
+    try:
+        curve = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise BenchError(f"cannot read {path} ({str(exc).splitlines()[0] if str(exc) else exc!r}); {fix}") from None
+    missing = [c for c in ("trial", "state", "value", "best_so_far") if c not in curve.columns]
+    if missing:
+        raise BenchError(f"{path}: no column {missing[0]!r}; {fix}")
+    return curve
 
 
 def analyze_study(study: Study, out_dir: Path, results_dir: Path) -> dict[str, Any]:

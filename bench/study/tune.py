@@ -24,18 +24,18 @@ from typing import Any
 from bench.errors import BenchError
 from bench.io import write_json, write_text
 from bench.provenance import digest, json_sha256
+from bench.study import journal
+from bench.study.journal import JOURNAL, JournalWriteError
 from bench.tables.study import Study
-
-JOURNAL = "optuna.log"
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
-def _storage(out_dir: Path):
+def _storage(out_dir: Path, repair_command: str = "bench study repair <cell>"):
+    """The cell's Optuna storage over its journal, checked on open and undone on a failed write
+    (bench.study.journal)."""
     import optuna
-    from optuna.storages.journal import JournalFileBackend
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(out_dir / JOURNAL)))
+    return optuna.storages.JournalStorage(journal.backend(out_dir / JOURNAL, repair_command))
 
 
 # Every TPE setting that decides a draw, written out: Optuna 5.0 changed TPESampler's defaults for
@@ -119,15 +119,28 @@ def counted(trial) -> bool:
 
 
 def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Path, run=None) -> dict[str, Any]:
-    """Run the arm's remaining trials; write `best.json` and `trials.csv`; return the best."""
+    """Run the arm's remaining trials; write `best.json` and `trials.csv`; return the best. A journal write that
+    fails (a full disk) stops it with one line; the finished trials stay in the journal for the rerun."""
+    try:
+        return _tune(study, arm, dataset, out_dir, data_dir, run)
+    except Exception as exc:
+        failure = journal.write_failure(exc)  # Optuna turns it into its own assertion while handling it
+        if failure is None:
+            raise
+        raise JournalWriteError(str(failure)) from None
+
+
+def _tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Path, run=None) -> dict[str, Any]:
     import optuna
 
     from bench.train.loop import RunConfig, TrainingDiverged, train
 
     run = run or RunConfig(progress=False)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = _storage(out_dir)
     name = f"{study.id}.{arm}.{dataset}"
+    cli_out = out_dir.parent.parent  # <out-dir>/<cell>/tune
+    repair = f"bench study repair {name}" + (f" --out-dir {cli_out}" if str(cli_out) != "studies" else "")
+    storage = _storage(out_dir, repair)
     every = study.report_every
     # Pruning starts at the second report: one report into a run says little about where it ends.
     pruner = optuna.pruners.MedianPruner(n_startup_trials=study.startup_trials, n_warmup_steps=every + 1)
@@ -140,7 +153,7 @@ def tune(study: Study, arm: str, dataset: str, out_dir: Path, data_dir: str | Pa
         (out_dir / "requeued.json").unlink(missing_ok=True)
         print(f"{name}: the stored trials were made for another definition of this cell (its recipe, search "
               f"space or tuning settings changed): kept as {stale}, tuning starts afresh", flush=True)
-        storage = _storage(out_dir)
+        storage = _storage(out_dir, repair)
         opt = _open(name, storage, _sampler(study, 0), pruner)
     if opt.user_attrs.get("definition") != key:  # once: a rerun adds nothing to the journal
         opt.set_user_attr("definition", key)

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.tables import yamlfile
 from bench.errors import TableError
 from bench.tables.recipe import Plan, parse_dataset, parse_recipe
@@ -299,16 +297,17 @@ class StudyFile:
         baseline = self.baseline.arm
         if baseline is not None and baseline not in self.arms:
             raise c.fail("baseline.arm", f"unknown arm {baseline!r}; {choices(baseline, self.arms)}")
+        base = self.arms[baseline or next(iter(self.arms))]
+        if base.against is not None:  # the baseline arm is compared with nothing: its `against` would be ignored
+            raise c.fail(f"arms.{base.name}.against", f"{base.name!r} is the baseline arm, which the others are "
+                                                      "compared with; remove `against` here (or make another arm "
+                                                      "the baseline with baseline.arm)")
 
 
 def parse_study(path: str | Path, text: str, tables: dict) -> Study:
     """Parse and check one study file against the loaded tables (for its baseline entry)."""
     c = Checker(str(path))
-    try:
-        raw = yamlfile.load(text)
-    except yaml.YAMLError as exc:
-        raise c.fail("", f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    f = parse(StudyFile, c, raw, "")
+    f = parse(StudyFile, c, yamlfile.read(path, text), "")
     entries = {e.id: (t, e) for t in tables.values() for e in t.entries.values()}
     base_changes = f.baseline.changes or {}
 
@@ -351,7 +350,26 @@ def load_study(name_or_path: str | Path, tables: dict) -> Study:
     if not path.is_file():
         known = sorted(p.stem for p in STUDY_DIR.glob("*.yaml"))
         raise TableError(str(path), "", f"no such study file; known studies: {', '.join(known) or 'none'}")
-    return parse_study(path, path.read_text(encoding="utf-8"), tables)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableError(str(path), "", f"cannot read the file: {getattr(exc, 'strerror', None) or exc}") from None
+    study = parse_study(path, text, tables)
+    if study.id != path.stem:  # `bench study cell --cell <id>.<arm>.<dataset>` finds the file by the id
+        raise TableError(str(path), "id", f"study id {study.id!r} differs from the file's name {path.stem!r}: a "
+                                          f"study's cells name it by its id, so name the file {study.id}.yaml")
+    return study
+
+
+def load_studies(names_or_paths, tables: dict) -> dict[str, Study]:
+    """Several study files, by id; two files with the same id are refused (one would hide the other)."""
+    out: dict[str, Study] = {}
+    for name in names_or_paths:
+        study = load_study(name, tables)
+        if study.id in out:
+            raise TableError(study.path, "id", f"study id {study.id!r} is also used by {out[study.id].path}")
+        out[study.id] = study
+    return out
 
 
 def split_cell(cell: str) -> tuple[str, str, str]:

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.errors import TableError, choices
 from bench.tables import protocol, yamlfile
 from bench.tables.claims import Claim, read_claims
@@ -172,6 +170,9 @@ class Table:
                 raise c.fail(f"{where}.row", f"unknown row {e.row!r}; {choices(e.row, self.rows)}")
             if e.column not in self.columns:
                 raise c.fail(f"{where}.column", f"unknown column {e.column!r}; {choices(e.column, self.columns)}")
+            if e.published and not 0.0 <= e.published.value <= 100.0:  # every metric (METRICS) is a percentage
+                raise c.fail(f"{where}.published.value", f"{e.published.printed} is not a percentage: a "
+                                                         f"{self.metric} value lies in [0, 100]")
             if self.dispersion_kind == "none" and e.published and e.published.dispersion is not None:
                 raise c.fail(f"{where}.published.dispersion",
                              "the table declares dispersion kind 'none'; remove this value")
@@ -213,14 +214,7 @@ class Table:
 
 def parse_table(path: str | Path, text: str) -> Table:
     """Parse and check one table file's text; raises TableError naming file and field."""
-    c = Checker(str(path))
-    try:
-        raw = yamlfile.load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise c.fail(where, f"malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    return parse(Table, c, raw, "", filled={"path": str(path)})
+    return parse(Table, Checker(str(path)), yamlfile.read(path, text), "", filled={"path": str(path)})
 
 
 def load_table(path: str | Path) -> Table:
