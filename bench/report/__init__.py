@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader, select_autoescape
 
@@ -160,6 +161,9 @@ def render_html(tables: dict[str, Table], verdicts: pd.DataFrame, title: str = "
     for col in text:  # empty CSV fields read back as NaN floats; one seed's "93.7" as a float
         verdicts[col] = verdicts[col].astype(object).where(verdicts[col].notna(), "").astype(str) \
             if col in verdicts else ""
+    for col in ("spread_df", "group_cells", "spread_factor", "pooled"):  # verdicts.csv written before pooling
+        if col not in verdicts:
+            verdicts[col] = np.nan
     cells = {(r["table"], r["row"], r["column"]): r for r in verdicts.to_dict("records")}
     counts = summarise(verdicts)
     claim_items = _claims(claims)
