@@ -135,9 +135,9 @@ def test_suite_expands_to_one_stage_per_entry_and_seed(suite, tables, tmp_path):
     listed = subprocess.run(["dvc", "stage", "list"], cwd=repo, capture_output=True, text=True, env=env)
     assert listed.returncode == 0, listed.stderr
     stages = {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}
-    # the seeds the suite's tables ask for (`seeds:`), else params.yaml's
-    asked = [t.seeds for t in chosen.values() if t.seeds]
-    assert params.seeds == (list(range(max(asked))) if asked else [0, 1, 2])
+    # the seeds the suite's main table (its first file) asks for (`seeds:`), else params.yaml's
+    main_table = next(iter(chosen.values()))
+    assert params.seeds == (list(range(main_table.seeds)) if main_table.seeds else [0, 1, 2])
     assert {s for s in stages if s.startswith("train@")} == {f"train@{e}-{s}" for e in entries for s in params.seeds}
     assert {s for s in stages if s.startswith("select@")} == {f"select@{e}" for e in entries}
     assert {"prepare", "plan", "collect", "stats", "report"} <= stages
@@ -193,7 +193,8 @@ def test_suite_use_can_set_the_papers_number_of_runs(tmp_path, capsys):
 
 def test_suite_use_runs_the_seeds_its_tables_ask_for(tmp_path, capsys):
     """A table's `seeds:` is the seeds its cells run; DVC's train matrix is entries x one seed list, so a suite
-    runs the most its tables ask for; `--seeds` overrides; a suite whose tables ask nothing keeps params.yaml's."""
+    runs what its main table (its first file) asks for; `--seeds` overrides; a suite whose main table asks
+    nothing keeps params.yaml's."""
     import shutil
 
     from bench.cli import main
@@ -202,11 +203,11 @@ def test_suite_use_runs_the_seeds_its_tables_ask_for(tmp_path, capsys):
     path = str(tmp_path / "params.yaml")
     assert main(["--params", path, "suite", "use", "sam_table1"]) == 0
     assert load_params(path).seeds == list(range(12))
-    assert "60 entries x 12 seeds (the most its tables ask for (sam_table1 12))" in capsys.readouterr().out
+    assert "60 entries x 12 seeds (sam_table1's seeds, the suite's main table)" in capsys.readouterr().out
     assert main(["--params", path, "suite", "use", "vit_table2"]) == 0  # Table 9's cells run with Table 2's
-    assert load_params(path).seeds == list(range(24)) and "vit_table2 6, vit_table9 24" in capsys.readouterr().out
-    assert main(["--params", path, "suite", "use", "vit_table2", "--seeds", "6"]) == 0
-    assert load_params(path).seeds == list(range(6))
+    assert load_params(path).seeds == list(range(6)) and "vit_table2's seeds" in capsys.readouterr().out
+    assert main(["--params", path, "suite", "use", "vit_table2", "--seeds", "4"]) == 0
+    assert load_params(path).seeds == list(range(4))
     assert main(["--params", path, "suite", "use", "embedded"]) == 0
-    assert load_params(path).seeds == list(range(6))
+    assert load_params(path).seeds == list(range(4))
     assert "params.yaml's seeds" in capsys.readouterr().out

@@ -43,9 +43,12 @@ def cmd_validate(args) -> int:
         selected = load_tables(params.tables)
         asked = len(suite_seeds(params, selected)[0])
         if len(params.seeds) < asked:
-            each = ", ".join(f"{t.id} {t.seeds}" for t in selected.values() if t.seeds)
-            print(f"note: suite {params.suite} runs {len(params.seeds)} seeds where its tables ask for {asked} "
-                  f"({each}); `bench suite use {params.suite}` sets them")
+            print(f"note: suite {params.suite} runs {len(params.seeds)} seeds where its main table asks for {asked}; "
+                  f"`bench suite use {params.suite}` sets them")
+        more = [f"{t.id} {t.seeds}" for t in selected.values() if t.seeds and t.seeds > len(params.seeds)]
+        if more:
+            print(f"note: the suite runs {len(params.seeds)} seeds; {', '.join(more)} recommended by `bench power` "
+                  "(DVC's train matrix is one seed list a suite)")
     return 0
 
 
@@ -227,7 +230,7 @@ def register(sub) -> None:
     s.add_argument("name", nargs="?", help="suite name (default: the selected one)")
     s.add_argument("--exp", action="store_true", help="with run: `dvc exp run` instead of `dvc repro`")
     s.add_argument("--seeds", type=int, metavar="N", help="with use, run or cost: seeds 0..N-1 (default: the most "
-                   "the suite's tables ask for in their `seeds:`, else params.yaml's)")
+                   "the suite's main table asks for in its `seeds:`, else params.yaml's)")
     s.add_argument("--card", default="H100", help="with cost: H100, H200, A100, L40S, L4, ... (bench/scale/cost.py)")
     s.add_argument("--mfu", type=fraction, default=0.4,
                    help="with cost: the model FLOPs utilisation assumed, in (0, 1]")

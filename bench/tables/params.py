@@ -212,14 +212,14 @@ def load_all(params: Params) -> dict[str, Table]:
 
 
 def suite_seeds(params: Params, tables: dict[str, Table]) -> tuple[list[int], str]:
-    """The seeds a suite runs, and why: 0..N-1 for the largest N its tables ask for (`seeds:` in a table
-    file), else params.yaml's. DVC's train matrix is entries x one list of seeds, so every entry of the
-    suite runs them; a cell is judged on all the runs it has, so more than its table asks never hurts."""
-    asked = {t.id: t.seeds for t in tables.values() if t.seeds}
-    if not asked:
-        return params.seeds, "params.yaml's seeds (no table of the suite sets its own)"
-    n = max(asked.values())
-    return list(range(n)), "the most its tables ask for (" + ", ".join(f"{k} {v}" for k, v in asked.items()) + ")"
+    """The seeds a suite runs, and why: 0..N-1 for the N its main table (the suite's first file) asks for in
+    its `seeds:`, else params.yaml's. DVC's train matrix is entries x one list of seeds, so every entry of
+    the suite runs that many; the suite's other tables are views of the same runs (ReaL, top-5, Table 3)
+    or ride along (Table 9's VTAB tasks), and `bench validate` notes where one asks for more."""
+    main = next(iter(tables.values()), None)
+    if main is None or not main.seeds:
+        return params.seeds, "params.yaml's seeds (the suite's main table sets none)"
+    return list(range(main.seeds)), f"{main.id}'s seeds, the suite's main table"
 
 
 def write_suite(path: str | Path, suite: str, entries: list[str], seeds: list[int] | None = None) -> None:

@@ -133,7 +133,7 @@ class Table:
     margin: float = spec("equivalence margin in metric points, fixed before any run (say why in a comment)",
                          lo=1e-9, hi=1e6)
     seeds: int | None = spec("the seeds each cell runs (0..seeds-1; the SAM tables printed means over 5 runs); "
-                             "`bench suite use` runs the largest of its tables' (DVC's train matrix is entries "
+                             "`bench suite use` runs the suite's main table's (DVC's train matrix is entries "
                              "x one list of seeds); null: params.yaml's seeds", None, lo=2, hi=1000)
     pool_by: tuple[str, ...] = spec("the cells that pool their seed variance: those alike in these keys (model, "
                                     "dataset, row, column; [entry]: each cell its own; []: the whole table). "
