@@ -61,10 +61,10 @@ MEASURED = {
 def measured_mfu(card: str, model: str) -> tuple[float, str, str] | None:
     """(MFU, the card it was measured on, the measurement) for `model`: on `card` if measured there, else on
     another card (the first by name), else None."""
-    cards = [card] + sorted(c for c, m in MEASURED if m == model and c != card)
-    for c in cards:
+    for c in [card] + sorted(c for c, m in MEASURED if m == model and c != card):
         if (c, model) in MEASURED:
-            return (*MEASURED[(c, model)][:1], c, MEASURED[(c, model)][1])
+            mfu, source = MEASURED[(c, model)]
+            return mfu, c, source
     return None
 
 
@@ -73,20 +73,21 @@ def at_measured(hours: list[tuple[str, float, float]], card: str, mfu: float, de
     """Summary lines: the GPU-hours at the MFU measured for each model, or why there is no such figure.
     `hours`: per entry (or cell), its model, its GPU-hours at `mfu` and its longest chain of runs (for the
     critical path on `devices` GPUs)."""
-    found = {m: measured_mfu(card, m) for m, _, _ in hours}
+    found = {m: measured_mfu(card, m) for m, h, _ in hours if h > 0}
     used = {m: f for m, f in found.items() if f is not None}
+    if not found:  # nothing trains (evaluation only): no hours to restate
+        return []
     if not used:
         return [f"No MFU has been measured for these models (MEASURED in bench/scale/cost.py): the figure assumes "
                 f"{mfu:.0%} of the peak; benchmarks/gpu_check.sh measures what a card reaches."]
     factor = {m: mfu / f[0] for m, f in used.items()}
     total = sum(h * factor.get(m, 1.0) for m, h, _ in hours)
-    stated = sum(h for _, h, _ in hours)
+    ratio = total / sum(h for _, h, _ in hours)
     which = ", ".join(f"{m} {f[0]:.1%} on {f[1]}" + ("" if f[1] == card else f", not measured on {card}")
                       for m, f in sorted(used.items()))
     rest = f"; the other models at {mfu:.0%}" if len(used) < len(found) else ""
-    line = f"At the MFU measured ({which}{rest}): about {total:,.1f} GPU-hours in all"
-    if stated > 0:
-        line += f", {total / stated:.1f}x the figure at {mfu:.0%}"
+    line = (f"At the MFU measured ({which}{rest}): about {total:,.1f} GPU-hours in all, "
+            f"{ratio:.{0 if ratio >= 10 else 2}f}x the figure at {mfu:.0%}")
     if devices:
         longest = max(chain * factor.get(m, 1.0) for m, _, chain in hours)
         line += f"; on {devices} GPUs at least {max(total / devices, longest):,.1f} hours"
