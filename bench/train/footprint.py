@@ -35,8 +35,8 @@ def _conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _paddi
 
     torch's own formula (torch/utils/flop_counter.py, conv_backward_flop, torch 2.14) counts grad_weight as a
     convolution of the input and grad_output with batch and channels swapped, which drops the weight's
-    1/groups: a grouped convolution's grad_weight comes out `groups` times too large (384 times for
-    EfficientNet-b7's 384-channel depthwise convs, 17 times its whole training step). The forward and
+    1/groups: a grouped convolution's grad_weight comes out `groups` times too large (a depthwise conv's as
+    many times as it has channels: EfficientNet-b7's training step 17 times over). The forward and
     grad_input formulas read the channels from the grouped weight (C_out, C_in/groups, *k) and are right;
     this one reuses them. grad_bias is a reduction, not counted (as torch does not)."""
     from torch.utils.flop_counter import conv_flop_count
