@@ -18,7 +18,7 @@ def _run(device: str, timeout: int) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_gpu_check_runs_every_check_at_toy_sizes_on_the_cpu():
-    out = _run("cpu", 900)
+    out = _run("cpu", 1200)  # about 880 s on the shared 2-core machine under load, the embedded repro 670 of them
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     summary = dict(re.findall(r"^(\w+)=(.*)$", out.stdout.split("== gpu_check summary ==")[1], flags=re.M))
     assert float(summary["sam_over_sgd"]) > 1.0 and float(summary["loader_over_step"]) > 0
