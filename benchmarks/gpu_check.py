@@ -19,6 +19,10 @@ check cannot run on this device):
                     100% (an H200 run measured 5.58 that way, for curves that ended at 0.019
                     and 0.009 from 4.79);
   peak_memory_gb    peak GPU memory of the ViT-B/16 step;
+  mfu_b7            the same step's MFU for EfficientNet-b7 at 600 px, bf16, micro-batch 16
+                    (benchmarks/train_step.py, loader not measured): what `bench suite cost`
+                    reads as b7's measured MFU (bench/scale/cost.py MEASURED; 2.5% timed by hand
+                    on an H200, against the 40% the estimate assumes);
   memory_<entry>    measured against estimated peak memory of one real optimizer step of ViT-B/16
                     (ViT Table 5) and EfficientNet-b7 (SAM Table 10, plain and SAM) at their recipes'
                     micro-batches (benchmarks/memory_check.py);
@@ -73,6 +77,22 @@ def step_figures(device: str, fast: bool, data_dir: str | None = None) -> dict[s
     peak = re.search(r"peak GPU memory ([0-9.]+) GB", text)
     figures["peak_memory_gb"] = peak.group(1) if peak else "n/a (CPU)"
     return figures
+
+
+def b7_figures(device: str, fast: bool) -> dict[str, str]:
+    """MFU of the harness's step for EfficientNet-b7 at 600 px (depthwise convs: far below ViT's). On the CPU,
+    tf_efficientnet_b0 at 64 px checks the plumbing."""
+    args = ["--model", "tf_efficientnet_b0", "--res", "64", "--batch", "2", "--rounds", "1", "--steps", "1"] \
+        if fast else ["--model", "tf_efficientnet_b7", "--res", "600", "--batch", "16", "--rounds", "3"]
+    out = run([sys.executable, "benchmarks/train_step.py", "--device", device, *args, "--loader-batches", "0"],
+              timeout=600)
+    echo(out.stdout)
+    if out.returncode != 0:
+        return {"mfu_b7": f"n/a (train_step.py failed: {out.stderr.strip().splitlines()[-1][:200]})"}
+    mfu = re.search(r"MFU ([0-9.]+% of [^\n]*)", out.stdout)
+    ips = re.search(r"images/s: harness ([0-9.]+)", out.stdout)
+    return {"mfu_b7": f"{mfu.group(1)}, {ips.group(1)} images/s" if mfu else
+            f"n/a (CPU: no bf16 peak; the check ran: {ips.group(1) if ips else '?'} images/s)"}
 
 
 def memory_figures(device: str) -> dict[str, str]:
@@ -251,7 +271,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--skip", action="append", default=[],
-                   choices=("step", "memory", "compile", "bf16", "repro", "torchrun"))
+                   choices=("step", "b7", "memory", "compile", "bf16", "repro", "torchrun"))
     p.add_argument("--data-dir", help="the loader check's synthetic TFDS dataset, built already (building needs "
                                       "TensorFlow; default: built in a temp folder)")
     p.add_argument("--repro-timeout", type=int, default=900, help="seconds the embedded dvc repro may take")
@@ -268,6 +288,7 @@ def main() -> int:
         print(f"gpu_check on {torch.cuda.get_device_name()} (torch {torch.__version__}, CUDA {torch.version.cuda})",
               flush=True)
     checks = [("step", lambda: step_figures(args.device, fast, args.data_dir)),
+              ("b7", lambda: b7_figures(args.device, fast)),
               ("memory", lambda: memory_figures(args.device)),
               ("compile", lambda: compare_figure(args.device, fast, "compile")),
               ("bf16", lambda: compare_figure(args.device, fast, "bf16")),
@@ -286,7 +307,7 @@ def main() -> int:
         print(f"[{name}] {time.perf_counter() - start:.0f} s: " + ", ".join(f"{k}={v}" for k, v in got.items()),
               flush=True)
     print("== gpu_check summary ==")
-    keys = ["mfu", "sam_over_sgd", "harness_vs_plain", "loader_over_step", "peak_memory_gb",
+    keys = ["mfu", "sam_over_sgd", "harness_vs_plain", "loader_over_step", "peak_memory_gb", "mfu_b7",
             *sorted(k for k in figures if k.startswith("memory")), "compile_speedup", "bf16_vs_fp32",
             "embedded_repro", "torchrun_1gpu"]
     for key in keys:

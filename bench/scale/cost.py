@@ -3,10 +3,12 @@
 Per entry that runs, from timm's model built on the meta device (no weights,
 no memory) with the entry's model_kwargs at its recipe's resolution:
 
-  * FLOPs of one training image, forward and backward (torch's FlopCounterMode),
+  * FLOPs of one training image, forward and backward (torch's FlopCounterMode,
+    with a grouped convolution's backward counted right: bench.train.footprint),
     times the images the recipe sees (steps x batch; twice for SAM's two passes),
     and the selection sweep's runs (one per grid value, same recipe);
-  * device-hours at a stated MFU of a card's dense bf16 peak;
+  * device-hours at a stated MFU of a card's dense bf16 peak, and, for the models
+    whose MFU has been measured (MEASURED), at the measured MFU as well;
   * activation memory of one micro-batch (tensors autograd saves, counted with
     saved-tensor hooks, at bf16 = half the fp32 count) plus weights, gradients and
     optimizer state in fp32, plus the step's batch on the device
@@ -47,6 +49,58 @@ def check_card(card: str) -> str:
 
         raise BenchError(f"--card {card!r}: unknown card; {choices(card, CARDS)}")
     return card
+
+
+# MFU measured for a model on a card: (share of the card's dense bf16 peak, the measurement). The FLOPs are
+# this module's (bench.train.footprint), so a figure here and an estimate at it agree on what a FLOP is.
+# `bench suite cost` and `bench study cost` print the hours at these beside the stated MFU: EfficientNet-b7
+# reaches a sixteenth of 40% in PyTorch (depthwise convolutions are memory-bound). Add a measurement here
+# when benchmarks/gpu_check.sh has made one (it prints mfu for ViT-B/16 and mfu_b7 for EfficientNet-b7).
+MEASURED = {
+    ("H200", "tf_efficientnet_b7"): (0.025, "NVIDIA H200, 2026-12-04, torch 2.11, timm's model alone timed by hand "
+                                            "at 600 px, bf16, channels_last: 0.144 s per 16-image forward and "
+                                            "backward, 111 images/s x 226 GFLOP = 25 of 989 TFLOPS (README, "
+                                            "\"Measured on NVIDIA H200\")"),
+    ("H200", "vit_base_patch16_224"): (0.294, "benchmarks/gpu_check.sh on NVIDIA H200, 2026-12-04, torch 2.11: "
+                                              "ViT-B/16 at 384 px, bf16, micro-batch 64, the harness's step, "
+                                              "73.0 ms = 291 of 989 TFLOPS"),
+}
+
+
+def measured_mfu(card: str, model: str) -> tuple[float, str, str] | None:
+    """(MFU, the card it was measured on, the measurement) for `model`: on `card` if measured there, else on
+    another card (the first by name), else None."""
+    for c in [card] + sorted(c for c, m in MEASURED if m == model and c != card):
+        if (c, model) in MEASURED:
+            mfu, source = MEASURED[(c, model)]
+            return mfu, c, source
+    return None
+
+
+def at_measured(hours: list[tuple[str, float, float]], card: str, mfu: float, devices: int | None = None
+                ) -> list[str]:
+    """Summary lines: the GPU-hours at the MFU measured for each model, or why there is no such figure.
+    `hours`: per entry (or cell), its model, its GPU-hours at `mfu` and its longest chain of runs (for the
+    critical path on `devices` GPUs)."""
+    found = {m: measured_mfu(card, m) for m, h, _ in hours if h > 0}
+    used = {m: f for m, f in found.items() if f is not None}
+    if not found:  # nothing trains (evaluation only): no hours to restate
+        return []
+    if not used:
+        return [f"No MFU has been measured for these models (MEASURED in bench/scale/cost.py): the figure assumes "
+                f"{mfu:.0%} of the peak; benchmarks/gpu_check.sh measures what a card reaches."]
+    factor = {m: mfu / f[0] for m, f in used.items()}
+    total = sum(h * factor.get(m, 1.0) for m, h, _ in hours)
+    ratio = total / sum(h for _, h, _ in hours)
+    which = ", ".join(f"{m} {f[0]:.1%} on {f[1]}" + ("" if f[1] == card else f", not measured on {card}")
+                      for m, f in sorted(used.items()))
+    rest = f"; the other models at {mfu:.0%}" if len(used) < len(found) else ""
+    line = (f"At the MFU measured ({which}{rest}): about {total:,.1f} GPU-hours in all, "
+            f"{ratio:.{0 if ratio >= 10 else 2}f}x the figure at {mfu:.0%}")
+    if devices:
+        longest = max(chain * factor.get(m, 1.0) for m, _, chain in hours)
+        line += f"; on {devices} GPUs at least {max(total / devices, longest):,.1f} hours"
+    return [line + "."] + [f"  {m} on {f[1]}: {f[2]}." for m, f in sorted(used.items())]
 
 
 def card_of(device_name: str) -> str | None:
@@ -120,10 +174,11 @@ def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) ->
               "| peak GiB (act + state) |")
     lines = [header, "|---|---|---:|---:|---:|---:|---:|"]
     total = cache_gib = longest = 0.0
-    capped, over = [], []
+    capped, over, by_model = [], [], []
     for c in costs:
         train_h, select_h = c.train_tflop / rate, c.select_tflop / rate
         total += train_h * seeds + select_h
+        by_model.append((c.model, train_h * seeds + select_h, select_h + train_h))
         cache_gib += c.checkpoint_gib * seeds
         longest = max(longest, select_h + train_h)
         if not c.images:  # evaluation only: forward passes, not counted (a few seconds of a card)
@@ -143,6 +198,7 @@ def suite_cost(tables: dict, seeds: int, card: str, mfu: float, devices: int) ->
                   f"(selection sweeps {sum(c.select_tflop for c in costs) / rate:,.1f} of them).",
               f"On {devices} GPUs with `bench workers`: at least {max(total / devices, longest):,.1f} hours "
               f"(the total over {devices}, or the longest entry's selection and seed: {longest:,.1f} h).",
+              *at_measured(by_model, card, mfu, devices),
               f"Final weights in the DVC cache with train.keep_checkpoint \"true\": about {cache_gib:,.1f} GiB "
               f"(default \"false\": a record of a few KiB per run, with the weights' digest)."]
     if capped:
@@ -162,6 +218,7 @@ def study_cost(study, card: str, mfu: float) -> str:
     lines = ["| cell | model @ px | steps x batch | GPU-h per run | tuning GPU-h (at most) | final GPU-h |",
              "|---|---|---:|---:|---:|---:|"]
     tuning = final = 0.0
+    by_model = []
     for cell in study.cells():
         _, arm, dataset = split_cell(cell)
         plan = study.plan(arm, dataset)
@@ -169,9 +226,11 @@ def study_cost(study, card: str, mfu: float) -> str:
         run_h = run_tflop(plan, cache)[1] / rate
         tuning += run_h * study.trials
         final += run_h * len(study.seeds)
+        by_model.append((plan.model, run_h * (study.trials + len(study.seeds)), run_h))
         lines.append(f"| {cell} | {plan.model} @ {r.resolution} | {r.steps:,} x {r.batch_size} | {run_h:.2f} "
                      f"| {run_h * study.trials:.1f} | {run_h * len(study.seeds):.1f} |")
     lines += ["", f"{len(study.cells())} cells ({len(study.arms)} arms x {len(study.datasets)} datasets) on {card} "
                   f"at {mfu:.0%} MFU: tuning at most {tuning:,.1f} GPU-hours ({study.trials} trials a cell, "
-                  f"before pruning), final runs {final:,.1f} ({len(study.seeds)} seeds a cell)."]
+                  f"before pruning), final runs {final:,.1f} ({len(study.seeds)} seeds a cell).",
+              *at_measured(by_model, card, mfu)]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 Measured, not modelled: timm's model is built on the meta device (no weights,
 no memory, milliseconds), one forward and backward runs under torch's
-FlopCounterMode with saved-tensor hooks counting what autograd stores. The
+FlopCounterMode (with the backward of a grouped convolution counted right:
+flop_counter) with saved-tensor hooks counting what autograd stores. The
 per-image figures are half the difference between a batch of 4 and one of 2
 (BatchNorm needs two images), so the weights autograd also saves are not
 counted as activations.
@@ -26,6 +27,29 @@ SAM_EXTRA_BYTES_PER_PARAM = 8
 # Share of the card the cap plans for: the allocator's fragmentation, cuDNN/cuBLAS workspaces and the
 # CUDA context take the rest.
 USABLE_FRACTION = 0.8
+
+
+def _conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, _groups, output_mask, out_shape=None, **kwargs) -> int:
+    """aten.convolution_backward: grad_input and grad_weight each take the forward's multiply-adds.
+
+    torch's own formula (torch/utils/flop_counter.py, conv_backward_flop, torch 2.14) counts grad_weight as a
+    convolution of the input and grad_output with batch and channels swapped, which drops the weight's
+    1/groups: a grouped convolution's grad_weight comes out `groups` times too large (a depthwise conv's as
+    many times as it has channels: EfficientNet-b7's training step 17 times over). The forward and
+    grad_input formulas read the channels from the grouped weight (C_out, C_in/groups, *k) and are right;
+    this one reuses them. grad_bias is a reduction, not counted (as torch does not)."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
+def flop_counter():
+    """torch's FlopCounterMode with the backward of a grouped (depthwise) convolution counted right."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    return FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_flop})
 
 
 @dataclass(frozen=True)
@@ -64,7 +88,6 @@ class Footprint:
 def measure(model: str, kwargs: dict, resolution: int, in_chans: int, num_classes: int | None = None
             ) -> Footprint:
     import timm
-    from torch.utils.flop_counter import FlopCounterMode
 
     import bench.train.cifar  # noqa: F401  (registers the harness's own timm models: the CIFAR architectures)
     import bench.train.resnet_v1  # noqa: F401  (and google-research/sam's ImageNet ResNets)
@@ -77,7 +100,7 @@ def measure(model: str, kwargs: dict, resolution: int, in_chans: int, num_classe
             return t
 
         x = torch.randn(batch, in_chans, resolution, resolution)
-        with FlopCounterMode(display=False) as counter:
+        with flop_counter() as counter:
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 out = m(x)
             out.float().sum().backward()
