@@ -343,3 +343,12 @@ def test_bench_verdict_spread_factor(capsys):
     half = st.t.ppf(0.975, 2) * 0.1
     assert json.loads(one)["ci95"][1] - 1.85 == pytest.approx(half * math.sqrt(1 + 1 / 3))
     assert json.loads(two)["ci95"][1] - 1.85 == pytest.approx(half * math.sqrt(4 + 1 / 3))
+
+
+def test_what_stats_writes_is_what_the_readers_need():
+    """A reader's required columns are ones the writer writes: the report and the gate read power.csv and
+    claims.csv back through bench.judge.frames."""
+    from bench.judge import frames, operating, verdicts
+
+    assert set(frames.COLUMNS["power"]) <= set(operating.COLUMNS)
+    assert set(frames.COLUMNS["claims"]) <= set(verdicts.CLAIM_COLUMNS)

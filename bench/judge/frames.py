@@ -22,8 +22,7 @@ COLUMNS = {
     "verdicts": ("table", "entry", "row", "column", "metric", "published", "margin", "n_runs", "mean", "std",
                  "verdict"),
     "claims": ("claim", "table", "treatment", "control", "verdict", "claim_verdict"),
-    "power": ("table", "margin", "seeds", "sigma", "false_fail_at_margin", "catch_at_2x_margin",
-              "reproduced_at_zero"),
+    "power": ("table", "margin", "seeds", "sigma", "false_fail_at_margin", "reproduced_at_zero"),
 }
 STAGES = {"runs": "bench collect", "verdicts": "bench stats", "claims": "bench stats", "power": "bench stats"}
 PERCENT = ("top1", "top1_err", "top5", "top5_err")  # every metric a table may have is a percentage
