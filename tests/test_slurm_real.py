@@ -53,9 +53,9 @@ def _foreground() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _running_train_job(repo: Path) -> str | None:
-    return next((i for i, (name, state) in _jobs(repo).items() if name.startswith("train_") and state == "RUNNING"),
-                None)
+def _running_train_job(repo: Path, stage: str = "train_vit_p4_digits-0") -> str | None:
+    """The job id of `stage` (its job name's tail) while it runs."""
+    return next((i for i, (name, state) in _jobs(repo).items() if name == stage and state == "RUNNING"), None)
 
 
 def _until(condition, what: str, timeout: float = 180.0):
@@ -69,26 +69,26 @@ def _until(condition, what: str, timeout: float = 180.0):
 
 
 def _long_run(repo: Path, steps: int = 8000) -> str:
-    """vit_p4_digits (seed 0) runs past a one-minute time limit; vit_p2_digits stays short."""
-    _vit_only(repo, seeds=(0,))
+    """vit_p4_digits (both seeds) runs past a one-minute time limit; vit_p2_digits stays short."""
+    _vit_only(repo)
     table = repo / "experiments/embedded/vit_digits.yaml"
     text = table.read_text().replace("      steps: 600\n", f"      steps: {steps}\n")  # the shared recipe
     short = "    recipe: {<<: *vit_recipe, steps: 600}\n"  # vit_p2_digits keeps its 600 steps
     table.write_text(text.replace("    published: {value: 95.02", short + "    published: {value: 95.02"))
-    subprocess.run(["git", "commit", "-qam", "one long stage"], cwd=repo, check=True, env=_env(repo))
+    subprocess.run(["git", "commit", "-qam", "long stages"], cwd=repo, check=True, env=_env(repo))
     return "train@vit_p4_digits-0"
 
 
 def test_each_stage_is_a_job_recorded_as_it_finishes(slurm, tmp_path):
     repo = copy_repo(tmp_path / "repo")
-    _vit_only(repo, seeds=(0,))
+    _vit_only(repo)
     env = _env(tmp_path)
     run = subprocess.run(["bench", "slurm", "--poll", "1"], cwd=repo, capture_output=True, text=True, env=env,
                          timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
     assert "partition debug: nodes of" in out and "each job: 1 CPU" in out  # defaults from sinfo
-    assert out.count("recorded in dvc.lock") == 4  # two selections, two seeds
+    assert out.count("recorded in dvc.lock") == 6  # two selections, two entries x two seeds
     # recorded as each job ends: a selection is in dvc.lock before the last train job is submitted
     assert out.index("select@vit_p4_digits: ok") < out.rindex("submitted job")
     _up_to_date(repo, env)
@@ -170,6 +170,9 @@ def test_a_job_killed_without_an_exit_status_ends_the_wait(slurm, tmp_path):
     # The job's shell killed outright (as a node failure would): no exit status is written. (scancel with
     # any signal goes through the job script's trap, which writes one.)
     subprocess.run(["pkill", "-9", "-f", f"job{int(job):05d}/slurm_script"], check=True)
+    # the other seed's long stage, killed the same way (the driver would otherwise wait for its 8,000 steps)
+    other = _until(lambda: _running_train_job(repo, "train_vit_p4_digits-1"), "the other train job to run")
+    subprocess.run(["pkill", "-9", "-f", f"job{int(other):05d}/slurm_script"], check=True)
     out, err = driver.communicate(timeout=120)
     assert driver.returncode == 1, out + err
     assert f"{stage}: FAILED: job {job} ended without an exit status" in out
