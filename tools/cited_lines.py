@@ -1,11 +1,11 @@
 """Write tests/fixtures/cited_lines.json: the text of every line that a table's `code:` source cites, read
 from the cited repository at the cited commit.
 
-    python tools/cited_lines.py [--git-dir '/work/.mirror/{owner}+{name}/repo'] [--out PATH]
+    python tools/cited_lines.py --git-dir 'MIRRORS/{owner}+{name}.git' [--out PATH]
 
-`--git-dir` is a template for each repository's git directory (a bare mirror or a clone's .git); the
-default is the layout of the mirrors this project reads the official code from. The commit must be in
-it (`git show <commit>:<path>`). Run it after adding or changing a code citation in experiments/:
+`--git-dir` is a template for each cited repository's git directory, a bare mirror
+(`git clone --mirror https://github.com/{owner}/{name} MIRRORS/{owner}+{name}.git`) or a clone's .git;
+the cited commit must be in it (`git show <commit>:<path>`). Run it after adding or changing a code citation in experiments/:
 tests/test_citations.py checks that the fixture holds exactly the cited lines, and that every citation's
 snippet is words of them, so the check runs offline, against text taken from the real files.
 """
@@ -47,8 +47,12 @@ def cited_lines(cited: list[protocol.Citation], git_dir: str) -> dict[str, dict[
         repo, rest = file.split(" ", 1)
         path, commit = rest.rsplit("@", 1)
         owner, name = repo.split("/")
-        text = subprocess.run(["git", "--git-dir", git_dir.format(owner=owner, name=name), "show",
-                               f"{commit}:{path}"], capture_output=True, check=True).stdout.decode("utf-8")
+        where = git_dir.format(owner=owner, name=name)
+        got = subprocess.run(["git", "--git-dir", where, "show", f"{commit}:{path}"], capture_output=True)
+        if got.returncode:
+            raise SystemExit(f"error: {where}: cannot read {path} at {commit} (cited as {file}): "
+                             f"{got.stderr.decode(errors='replace').strip()}")
+        text = got.stdout.decode("utf-8")
         lines = text.split("\n")
         out[file] = {str(n): lines[n - 1] for n in sorted(numbers)}
     return out
@@ -56,7 +60,8 @@ def cited_lines(cited: list[protocol.Citation], git_dir: str) -> dict[str, dict[
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--git-dir", default="/work/.mirror/{owner}+{name}/repo")
+    ap.add_argument("--git-dir", required=True,
+                    help="each cited repository's git directory, with {owner} and {name}: MIRRORS/{owner}+{name}.git")
     ap.add_argument("--out", default=str(FIXTURE))
     args = ap.parse_args(argv)
     tables = load_all(load_params(ROOT / "params.yaml"))
